@@ -1,0 +1,91 @@
+/**
+ * Schema migrations of the SQLite store, applied in order and recorded in `schema_migrations`.
+ * Never edit a released migration: add the next one.
+ *
+ * Tables, by stage of the flow:
+ * - `messages`: the ledger. Every accepted MQTT message, as received, with its event time `ts`.
+ *   Unique (instrument_id, kind, seq) drops duplicates after a replay. Everything else is derived
+ *   from it and can be rebuilt (`rederive`).
+ * - `rejected`: payloads that failed validation or authorization, with the reason.
+ * - `observations`: one row per ledger message that tells the state (state messages, telemetry with
+ *   `state`, telemetry classified with the registry thresholds).
+ * - `instrument_status`: latest facts per instrument (last seen, last powered, online, agent).
+ * - `daily_usage` + `dirty_days`: per instrument and calendar day, the derived hours; a late message
+ *   marks only the days it touches dirty, and they are recomputed from `observations`.
+ * - `instruments`: the registry (seeded from config, edited by the API).
+ */
+export const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
+  {
+    version: 1,
+    name: 'ledger, registry, derivations',
+    sql: `
+CREATE TABLE instruments (
+  id TEXT PRIMARY KEY,
+  name TEXT,
+  org TEXT,
+  category TEXT,
+  quota_hours REAL NOT NULL DEFAULT 1400,
+  idle_days INTEGER,
+  thresholds TEXT,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+CREATE TABLE messages (
+  id INTEGER PRIMARY KEY,
+  instrument_id TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  seq INTEGER,
+  ts INTEGER NOT NULL,
+  received_at INTEGER NOT NULL,
+  client_id TEXT,
+  payload TEXT NOT NULL
+);
+CREATE UNIQUE INDEX messages_dedupe ON messages (instrument_id, kind, seq) WHERE seq IS NOT NULL;
+CREATE INDEX messages_by_ts ON messages (instrument_id, ts);
+CREATE TABLE rejected (
+  id INTEGER PRIMARY KEY,
+  received_at INTEGER NOT NULL,
+  client_id TEXT,
+  username TEXT,
+  topic TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  payload BLOB
+);
+CREATE TABLE observations (
+  instrument_id TEXT NOT NULL,
+  ts INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  message_id INTEGER NOT NULL
+);
+CREATE INDEX observations_by_ts ON observations (instrument_id, ts);
+CREATE TABLE instrument_status (
+  instrument_id TEXT PRIMARY KEY,
+  first_seen INTEGER,
+  last_seen INTEGER,
+  last_received_at INTEGER,
+  last_powered_at INTEGER,
+  last_running_at INTEGER,
+  online INTEGER,
+  status_ts INTEGER,
+  agent_id TEXT,
+  agent_version TEXT,
+  inputs TEXT
+);
+CREATE TABLE daily_usage (
+  instrument_id TEXT NOT NULL,
+  date TEXT NOT NULL,
+  powered_ms INTEGER NOT NULL,
+  running_ms INTEGER NOT NULL,
+  covered_ms INTEGER NOT NULL,
+  span_ms INTEGER NOT NULL,
+  computed_at INTEGER NOT NULL,
+  PRIMARY KEY (instrument_id, date)
+);
+CREATE TABLE dirty_days (
+  instrument_id TEXT NOT NULL,
+  date TEXT NOT NULL,
+  PRIMARY KEY (instrument_id, date)
+);
+`,
+  },
+];

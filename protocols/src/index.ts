@@ -1,0 +1,5 @@
+export * from './config/load.ts';
+export * from './config/units.ts';
+export * from './ids.ts';
+export * from './mqtt/payloads.ts';
+export * from './mqtt/topics.ts';

@@ -1,0 +1,140 @@
+import { z } from 'zod';
+import type { TopicKind } from './topics.ts';
+
+/** Largest payload accepted on any dayi topic. Larger ones are rejected, not truncated. */
+export const MAX_PAYLOAD_BYTES = 64 * 1024;
+/** Most metrics one telemetry message may carry. */
+export const MAX_METRICS = 64;
+
+/** Run states an agent may send. `unknown` is never sent: the collector derives it. */
+export const STATES = ['off', 'standby', 'idle', 'running', 'fault'] as const;
+export const stateSchema = z.enum(STATES);
+export type State = z.infer<typeof stateSchema>;
+/** A state as the collector reports it, including derived `unknown`. */
+export type DerivedState = State | 'unknown';
+
+export function isPowered(state: DerivedState): boolean {
+  return state !== 'off' && state !== 'unknown';
+}
+
+/** snake_case with a unit suffix by convention (power_w, current_a); unknown names are kept. */
+export const METRIC_NAME_PATTERN = /^[a-z][a-z0-9_]{0,63}$/;
+
+const finite = z.number().refine(Number.isFinite, 'must be a finite number');
+/** Event time: ms since the epoch, UTC. Bounded to years 2000..2200 to catch seconds-vs-ms mistakes. */
+export const tsSchema = z
+  .number()
+  .int('must be an integer number of milliseconds')
+  .min(946_684_800_000, 'must be ms since epoch (is it in seconds?)')
+  .max(7_258_118_400_000, 'is too far in the future');
+export const seqSchema = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+
+export const metricsSchema = z.record(z.string(), finite).superRefine((m, ctx) => {
+  const names = Object.keys(m);
+  if (names.length > MAX_METRICS) ctx.addIssue({ code: 'custom', message: `at most ${MAX_METRICS} metrics` });
+  for (const name of names) {
+    if (!METRIC_NAME_PATTERN.test(name)) {
+      ctx.addIssue({ code: 'custom', path: [name], message: 'metric names are snake_case, e.g. power_w' });
+    }
+  }
+});
+
+export const telemetrySchema = z.object({
+  ts: tsSchema,
+  seq: seqSchema,
+  metrics: metricsSchema,
+  state: stateSchema.optional(),
+});
+
+export const statePayloadSchema = z.object({
+  ts: tsSchema,
+  seq: seqSchema,
+  state: stateSchema,
+  since: tsSchema,
+  /** What decided the state: a metric name (power_w) or an input (opcua). */
+  source: z.string().max(128).optional(),
+});
+
+/** Link state of one agent input, carried in `status` (issue: per-input link state). */
+export const inputLinkSchema = z.object({
+  name: z.string().max(128),
+  type: z.string().max(32),
+  connected: z.boolean(),
+  lastError: z.string().max(1024).optional(),
+  lastErrorAt: tsSchema.optional(),
+});
+
+export const statusSchema = z.object({
+  ts: tsSchema,
+  online: z.boolean(),
+  agent: z.object({ id: z.string().min(1).max(128), version: z.string().max(64) }).optional(),
+  inputs: z.array(inputLinkSchema).max(64).optional(),
+});
+
+export const SEVERITIES = ['info', 'warning', 'critical'] as const;
+export const eventSchema = z.object({
+  ts: tsSchema,
+  seq: seqSchema,
+  type: z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, 'event types are snake_case, e.g. vendor_fault'),
+  severity: z.enum(SEVERITIES),
+  detail: z.record(z.string(), z.unknown()).optional(),
+});
+
+export type Telemetry = z.infer<typeof telemetrySchema>;
+export type StatePayload = z.infer<typeof statePayloadSchema>;
+export type Status = z.infer<typeof statusSchema>;
+export type InputLink = z.infer<typeof inputLinkSchema>;
+export type Event = z.infer<typeof eventSchema>;
+
+/** The one typed map topic kind -> payload, used by agent and collector alike. */
+export interface TopicPayloads {
+  telemetry: Telemetry;
+  state: StatePayload;
+  status: Status;
+  event: Event;
+}
+
+export const payloadSchemas: { [K in TopicKind]: z.ZodType<TopicPayloads[K]> } = {
+  telemetry: telemetrySchema,
+  state: statePayloadSchema,
+  status: statusSchema,
+  event: eventSchema,
+};
+
+export type DecodeResult<K extends TopicKind> =
+  | { ok: true; payload: TopicPayloads[K] }
+  | { ok: false; reason: string };
+
+/**
+ * Decodes and validates one payload. Never throws: the reason names what was wrong
+ * (`not JSON`, `metrics.power_w: must be a finite number`, …) so it can be kept with the message.
+ */
+export function decodePayload<K extends TopicKind>(kind: K, raw: Uint8Array | string): DecodeResult<K> {
+  const size = typeof raw === 'string' ? Buffer.byteLength(raw) : raw.byteLength;
+  if (size > MAX_PAYLOAD_BYTES)
+    return { ok: false, reason: `payload too large: ${size} bytes > ${MAX_PAYLOAD_BYTES}` };
+  let text: string;
+  try {
+    text = typeof raw === 'string' ? raw : new TextDecoder('utf-8', { fatal: true }).decode(raw);
+  } catch {
+    return { ok: false, reason: 'not UTF-8' };
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    return { ok: false, reason: `not JSON: ${(err as Error).message}` };
+  }
+  const parsed = payloadSchemas[kind].safeParse(json);
+  if (!parsed.success) return { ok: false, reason: formatIssues(parsed.error.issues) };
+  return { ok: true, payload: parsed.data };
+}
+
+/** `path.to.key: message; …` — the path names what was wrong. */
+export function formatIssues(issues: readonly z.core.$ZodIssue[]): string {
+  return issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`).join('; ');
+}
+
+export function encodePayload<K extends TopicKind>(_kind: K, payload: TopicPayloads[K]): string {
+  return JSON.stringify(payload);
+}
