@@ -1,3 +1,4 @@
+export * from './classify.ts';
 export * from './config/load.ts';
 export * from './config/units.ts';
 export * from './ids.ts';
