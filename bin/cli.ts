@@ -39,7 +39,9 @@ async function configCheck(argv: string[]): Promise<number> {
   }
   const kindIdx = argv.indexOf('--kind');
   let kind = kindIdx >= 0 ? argv[kindIdx + 1] : undefined;
-  const files = argv.filter((a, i) => !a.startsWith('-') && (kindIdx < 0 || (i !== kindIdx + 1 && i !== kindIdx)));
+  const files = argv.filter(
+    (a, i) => !a.startsWith('-') && (kindIdx < 0 || (i !== kindIdx + 1 && i !== kindIdx)),
+  );
   if (files.length !== 1 || (kind !== undefined && kind !== 'agent' && kind !== 'collector')) {
     process.stderr.write(CONFIG_HELP);
     return 2;
@@ -69,7 +71,9 @@ async function configCheck(argv: string[]): Promise<number> {
     parseConfig(text, schema, { file });
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    process.stderr.write(`${file}: ${err.issues.length} error${err.issues.length === 1 ? '' : 's'} in ${kind} config\n`);
+    process.stderr.write(
+      `${file}: ${err.issues.length} error${err.issues.length === 1 ? '' : 's'} in ${kind} config\n`,
+    );
     for (const i of err.issues) process.stderr.write(`  ${i.path || '(root)'}: ${i.message}\n`);
     return 1;
   }

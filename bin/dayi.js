@@ -12,10 +12,14 @@ if (major < 24) {
   const root = join(dirname(fileURLToPath(import.meta.url)), '..');
   const node24 = join(root, 'node_modules', 'node', 'bin', 'node');
   if (!existsSync(node24)) {
-    console.error(`dayi needs Node.js 24 or later (this is ${process.version}); run \`npm ci\` in ${root} first.`);
+    console.error(
+      `dayi needs Node.js 24 or later (this is ${process.version}); run \`npm ci\` in ${root} first.`,
+    );
     process.exit(1);
   }
-  const r = spawnSync(node24, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit' });
+  const r = spawnSync(node24, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
+    stdio: 'inherit',
+  });
   process.exit(r.status ?? 1);
 }
 

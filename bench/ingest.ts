@@ -1,0 +1,287 @@
+/**
+ * bench/ingest: messages/s through (a) bare Aedes pub→sub, (b) Mosquitto pub→sub and (c) the dayi
+ * collector's durable ingest (acknowledged = in the SQLite ledger), with the same load generator in
+ * the same run. Each broker runs in its own child process on loopback; the generator runs here.
+ * Prints one JSON object on stdout. Usage: npm run bench -- ingest [--messages N] [--clients N] [--rounds N]
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import mqtt, { type MqttClient } from 'mqtt';
+
+const ROOT = new URL('..', import.meta.url).pathname;
+const NODE = process.execPath;
+
+export interface IngestOptions {
+  messages: number;
+  clients: number;
+  rounds: number;
+  inflight: number;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForPort(port: number, child: ChildProcess, what: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (child.exitCode !== null) throw new Error(`${what} exited with ${child.exitCode} before listening`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const c = mqtt.connect(`mqtt://127.0.0.1:${port}`, {
+        reconnectPeriod: 0,
+        connectTimeout: 500,
+        username: 'bench',
+        password: 'bench-password-1',
+      });
+      c.on('connect', () => {
+        c.end(true);
+        resolve(true);
+      });
+      c.on('error', () => {
+        c.end(true);
+        resolve(false);
+      });
+      c.on('close', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${what} did not listen on ${port}`);
+}
+
+function peakRssBytes(pid: number): number | null {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+function connect(port: number, id: string): Promise<MqttClient> {
+  return new Promise((resolve, reject) => {
+    const c = mqtt.connect(`mqtt://127.0.0.1:${port}`, {
+      clientId: id,
+      username: 'bench',
+      password: 'bench-password-1',
+      protocolVersion: 4,
+      reconnectPeriod: 0,
+      clean: true,
+    });
+    c.once('connect', () => resolve(c));
+    c.once('error', reject);
+  });
+}
+
+/** Publishes `perClient` QoS 1 telemetry messages from each client with a bounded in-flight window. */
+async function load(
+  port: number,
+  o: IngestOptions,
+  round: number,
+  subscriber: MqttClient | null,
+): Promise<number> {
+  const perClient = Math.ceil(o.messages / o.clients);
+  const total = perClient * o.clients;
+  const clients = await Promise.all(
+    Array.from({ length: o.clients }, (_, i) => connect(port, `bench-pub-${round}-${i}`)),
+  );
+  let received = 0;
+  let resolveReceived: () => void = () => {};
+  const allReceived = new Promise<void>((r) => {
+    resolveReceived = r;
+  });
+  if (subscriber) {
+    subscriber.removeAllListeners('message');
+    subscriber.on('message', () => {
+      if (++received === total) resolveReceived();
+    });
+  } else {
+    resolveReceived();
+  }
+  const baseTs = Date.UTC(2026, 0, 1) + round * 86_400_000;
+  const start = process.hrtime.bigint();
+  await Promise.all(
+    clients.map(async (c, i) => {
+      const id = `BENCH-${String(i).padStart(3, '0')}`;
+      const topic = `dayi/v1/${id}/telemetry`;
+      let next = 0;
+      const worker = async () => {
+        while (next < perClient) {
+          const seq = round * perClient + next++;
+          const payload = JSON.stringify({
+            ts: baseTs + seq * 1000,
+            seq,
+            metrics: { power_w: 400 + (seq % 50), current_a: 1.8 },
+            state: 'running',
+          });
+          await c.publishAsync(topic, payload, { qos: 1 });
+        }
+      };
+      await Promise.all(Array.from({ length: o.inflight }, worker));
+    }),
+  );
+  await allReceived;
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  await Promise.all(clients.map((c) => c.endAsync()));
+  return total / seconds;
+}
+
+interface Target {
+  name: string;
+  start(port: number, dir: string): ChildProcess;
+  /** Whether a subscriber must receive every message (pub→sub) or PUBACK alone is the goal. */
+  subscribe: boolean;
+}
+
+const aedesScript = `
+import { Aedes } from 'aedes';
+import { createServer } from 'node:net';
+const broker = await Aedes.createBroker();
+createServer(broker.handle).listen(Number(process.argv[2]), '127.0.0.1');
+`;
+
+function targets(dir: string): Target[] {
+  writeFileSync(join(dir, 'aedes.mjs'), aedesScript);
+  const list: Target[] = [
+    {
+      name: 'aedes',
+      subscribe: true,
+      start: (port) =>
+        spawn(NODE, [join(dir, 'aedes.mjs'), String(port)], {
+          cwd: join(ROOT, 'collector'),
+          stdio: 'inherit',
+        }),
+    },
+    {
+      name: 'collector',
+      subscribe: false,
+      start: (port) => {
+        const http = port + 1;
+        const ids = Array.from({ length: 256 }, (_, i) => `BENCH-${String(i).padStart(3, '0')}`);
+        writeFileSync(
+          join(dir, 'collector.yaml'),
+          [
+            `http: { host: 127.0.0.1, port: ${http} }`,
+            `mqtt: { host: 127.0.0.1, port: ${port} }`,
+            `store: { sqlite: ${join(dir, `collector-${port}.sqlite`)} }`,
+            'log: { level: warn }',
+            `agents: [{ username: bench, password: bench-password-1, instruments: [${ids.join(', ')}] }]`,
+          ].join('\n'),
+        );
+        return spawn(NODE, [join(ROOT, 'bin/dayi.js'), 'collector', '-c', join(dir, 'collector.yaml')], {
+          stdio: 'inherit',
+        });
+      },
+    },
+  ];
+  if (
+    spawnSync('which', ['mosquitto']).status === 0 ||
+    spawnSync('test', ['-x', '/usr/sbin/mosquitto']).status === 0
+  ) {
+    list.push({
+      name: 'mosquitto',
+      subscribe: true,
+      start: (port) => {
+        writeFileSync(
+          join(dir, `mosquitto-${port}.conf`),
+          `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_inflight_messages 0\nmax_queued_messages 0\n`,
+        );
+        return spawn('/usr/sbin/mosquitto', ['-c', join(dir, `mosquitto-${port}.conf`)], { stdio: 'ignore' });
+      },
+    });
+  }
+  return list;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+export async function runIngestBench(o: IngestOptions) {
+  const dir = mkdtempSync(join(tmpdir(), 'dayi-bench-'));
+  const results: Record<
+    string,
+    { messagesPerSecond: number; rounds: number[]; peakRssBytes: number | null }
+  > = {};
+  try {
+    for (const t of targets(dir)) {
+      const port = await freePort();
+      const child = t.start(port, dir);
+      try {
+        await waitForPort(port, child, t.name);
+        let sub: MqttClient | null = null;
+        if (t.subscribe) {
+          sub = await connect(port, `bench-sub-${t.name}`);
+          await sub.subscribeAsync('dayi/v1/+/telemetry', { qos: 1 });
+        }
+        const rounds: number[] = [];
+        await load(port, { ...o, messages: Math.min(o.messages, 2000) }, 99, sub); // warm-up
+        for (let r = 0; r < o.rounds; r++) rounds.push(await load(port, o, r, sub));
+        await sub?.endAsync();
+        results[t.name] = {
+          messagesPerSecond: Math.round(median(rounds)),
+          rounds: rounds.map(Math.round),
+          peakRssBytes: peakRssBytes(child.pid!),
+        };
+      } finally {
+        child.kill('SIGTERM');
+        await new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)));
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const aedes = results.aedes?.messagesPerSecond ?? Number.NaN;
+  return {
+    bench: 'ingest',
+    node: process.version,
+    options: o,
+    note: 'median messages/s over rounds; aedes and mosquitto: publisher PUBACK + subscriber delivery; collector: PUBACK after the message is committed to the SQLite ledger (synchronous=FULL)',
+    results,
+    ratio: {
+      collectorVsAedes: Number(((results.collector?.messagesPerSecond ?? Number.NaN) / aedes).toFixed(3)),
+      ...(results.mosquitto
+        ? {
+            collectorVsMosquitto: Number(
+              (
+                (results.collector?.messagesPerSecond ?? Number.NaN) / results.mosquitto.messagesPerSecond
+              ).toFixed(3),
+            ),
+          }
+        : {}),
+    },
+    collectorPeakRssMiB: results.collector?.peakRssBytes
+      ? Number((results.collector.peakRssBytes / 2 ** 20).toFixed(1))
+      : null,
+  };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const { values } = parseArgs({
+    options: {
+      messages: { type: 'string', default: '40000' },
+      clients: { type: 'string', default: '8' },
+      rounds: { type: 'string', default: '3' },
+      inflight: { type: 'string', default: '16' },
+    },
+  });
+  const result = await runIngestBench({
+    messages: Number(values.messages),
+    clients: Number(values.clients),
+    rounds: Number(values.rounds),
+    inflight: Number(values.inflight),
+  });
+  process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+}
