@@ -69,7 +69,14 @@ CREATE TABLE instrument_status (
   status_ts INTEGER,
   agent_id TEXT,
   agent_version TEXT,
-  inputs TEXT
+  inputs TEXT,
+  -- latest state message by event time: gates the retained flag and re-seeds the retained store
+  state_ts INTEGER,
+  state_message_id INTEGER,
+  -- status is about the link, so the latest status is the last one to ARRIVE (a will carries the
+  -- stale ts of its CONNECT); ties broken by ts
+  status_received_at INTEGER,
+  status_message_id INTEGER
 );
 CREATE TABLE daily_usage (
   instrument_id TEXT NOT NULL,
