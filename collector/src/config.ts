@@ -21,7 +21,7 @@ export const thresholdsSchema = z
 export type Thresholds = z.infer<typeof thresholdsSchema>;
 
 /** One instrument of the registry, as the platform pushes it and `instruments:` seeds it. */
-export const instrumentSchema = z.object({
+export const instrumentSchema = z.strictObject({
   id: instrumentId,
   name: z.string().max(200).optional(),
   org: z.string().max(200).optional(),
@@ -33,12 +33,12 @@ export const instrumentSchema = z.object({
 export type InstrumentInput = z.infer<typeof instrumentSchema>;
 
 const hostPort = (port: number) =>
-  z.object({
+  z.strictObject({
     host: z.string().min(1).default('127.0.0.1'),
     port: z.number().int().min(0).max(65535).default(port),
   });
 
-export const collectorConfigSchema = z.object({
+export const collectorConfigSchema = z.strictObject({
   http: hostPort(8080).default({ host: '127.0.0.1', port: 8080 }),
   mqtt: hostPort(1883)
     .extend({
@@ -80,7 +80,7 @@ export const collectorConfigSchema = z.object({
   offlineAfter: duration().default(5 * 60_000),
   apiKeys: z
     .array(
-      z.object({
+      z.strictObject({
         name: z.string().min(1),
         key: z.string().min(16, 'API keys need at least 16 characters'),
         role: z.enum(ROLES),
@@ -89,7 +89,7 @@ export const collectorConfigSchema = z.object({
     .default([]),
   agents: z
     .array(
-      z.object({
+      z.strictObject({
         username: z.string().min(1),
         password: z.string().min(8, 'agent passwords need at least 8 characters'),
         instruments: z.array(instrumentId).min(1),

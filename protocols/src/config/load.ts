@@ -74,7 +74,18 @@ export function parseConfig<S extends z.ZodType>(
   const raw = interpolateEnv(doc.toJS() ?? {}, opts.env ?? process.env, issues);
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
-    for (const i of parsed.error.issues) issues.push({ path: i.path.join('.'), message: i.message });
+    // A key whose variable is missing is already reported; its empty stand-in would only add noise.
+    const missing = new Set(issues.map((i) => i.path));
+    for (const i of parsed.error.issues) {
+      const path = i.path.join('.');
+      if (i.code === 'unrecognized_keys') {
+        // One line per key, at the key's own path, so a typo is found where it is.
+        for (const key of i.keys)
+          issues.push({ path: path ? `${path}.${key}` : key, message: 'unknown key' });
+      } else if (!missing.has(path)) {
+        issues.push({ path, message: i.message });
+      }
+    }
   }
   if (issues.length > 0 || !parsed.success) throw new ConfigError(issues, opts.file);
   return parsed.data;
