@@ -1,0 +1,3 @@
+export * from './planner.ts';
+export * from './profile.ts';
+export * from './registers.ts';
