@@ -10,7 +10,7 @@ import {
   WORD_ORDERS,
 } from '../src/modbus/registers.ts';
 
-const valueOf: Record<RegisterType, fc.Arbitrary<number>> = {
+const arbitraryFor: Record<RegisterType, fc.Arbitrary<number>> = {
   int16: fc.integer({ min: -0x8000, max: 0x7fff }),
   uint16: fc.integer({ min: 0, max: 0xffff }),
   int32: fc.integer({ min: -0x80000000, max: 0x7fffffff }),
@@ -24,7 +24,7 @@ describe('modbus register decoding', () => {
     for (const order of WORD_ORDERS) {
       it(`round-trips ${type} in ${order}`, () => {
         fc.assert(
-          fc.property(valueOf[type], (value) => {
+          fc.property(arbitraryFor[type], (value) => {
             const words = encodeRegisters(value, type, order);
             expect(words).toHaveLength(registerCount(type));
             for (const w of words) expect(w >= 0 && w <= 0xffff && Number.isInteger(w)).toBe(true);

@@ -87,7 +87,10 @@ export function planReads<P extends PointAddress>(
     }
     const key = `${p.unitId}/${p.fc}`;
     let group = groups.get(key);
-    if (!group) groups.set(key, (group = []));
+    if (!group) {
+      group = [];
+      groups.set(key, group);
+    }
     group.push(p);
   }
   const requests: ReadRequest<P>[] = [];
