@@ -19,7 +19,10 @@ export interface LineFormat {
   readonly scale: Readonly<Record<string, number>>;
 }
 
-export type CompileResult = { ok: true; format: LineFormat } | { ok: false; reason: string };
+export type CompileResult =
+  | { ok: true; format: LineFormat }
+  /** `path` names the offending key inside the format (`['regex']`, `['scale', 'current_a']`). */
+  | { ok: false; reason: string; path: string[] };
 
 /** Named groups in source order: `(?<name>` not preceded by a backslash escape. */
 function namedGroups(re: RegExp): string[] {
@@ -55,19 +58,20 @@ function namedGroups(re: RegExp): string[] {
 /** Checks and compiles a line format. Every problem is named, so config errors can show it. */
 export function compileLineFormat(spec: LineFormatSpec): CompileResult {
   if (typeof spec.regex !== 'string' || spec.regex.length === 0) {
-    return { ok: false, reason: 'regex is empty' };
+    return { ok: false, reason: 'regex is empty', path: ['regex'] };
   }
   let regex: RegExp;
   try {
     regex = new RegExp(spec.regex);
   } catch (err) {
-    return { ok: false, reason: `regex does not compile: ${(err as Error).message}` };
+    return { ok: false, reason: `regex does not compile: ${(err as Error).message}`, path: ['regex'] };
   }
   const metrics = namedGroups(regex);
   if (metrics.length === 0) {
     return {
       ok: false,
       reason: 'regex has no named group; name each value after its metric, e.g. I=(?<current_a>[0-9.]+)',
+      path: ['regex'],
     };
   }
   const bad = metrics.filter((m) => !METRIC_NAME_PATTERN.test(m));
@@ -75,15 +79,20 @@ export function compileLineFormat(spec: LineFormatSpec): CompileResult {
     return {
       ok: false,
       reason: `named group ${bad.map((b) => JSON.stringify(b)).join(', ')} is not a metric name: use snake_case with a unit suffix, e.g. power_w, current_a`,
+      path: ['regex'],
     };
   }
   const scale = spec.scale ?? {};
   for (const [name, factor] of Object.entries(scale)) {
     if (!metrics.includes(name)) {
-      return { ok: false, reason: `scale.${name}: the regex has no group named ${name}` };
+      return {
+        ok: false,
+        reason: `scale.${name}: the regex has no group named ${name}`,
+        path: ['scale', name],
+      };
     }
     if (typeof factor !== 'number' || !Number.isFinite(factor)) {
-      return { ok: false, reason: `scale.${name}: must be a finite number` };
+      return { ok: false, reason: `scale.${name}: must be a finite number`, path: ['scale', name] };
     }
   }
   return { ok: true, format: { regex, metrics, scale: { ...scale } } };
@@ -109,7 +118,7 @@ export function parseLine(format: LineFormat, line: string): LineOutcome {
     const text = m.groups[name];
     if (text === undefined) continue;
     const t = text.trim();
-    const value = NUMBER.test(t) ? Number(t) * (format.scale[name] ?? 1) : Number.NaN;
+    const value = NUMBER.test(t) ? scaled(Number(t), format.scale[name]) : Number.NaN;
     if (!Number.isFinite(value)) {
       return {
         ok: false,
@@ -123,6 +132,16 @@ export function parseLine(format: LineFormat, line: string): LineOutcome {
     return { ok: false, reason: 'no_match', detail: 'no metric group took part in the match' };
   }
   return { ok: true, metrics };
+}
+
+/**
+ * Applies a scale factor. Rounded to 15 significant digits so 1523 mA x 0.001 is 1.523, not
+ * 1.5230000000000001: the sensor's decimal text never had more precision than that.
+ */
+function scaled(value: number, factor: number | undefined): number {
+  if (factor === undefined || factor === 1) return value;
+  const v = value * factor;
+  return Number.isFinite(v) ? Number(v.toPrecision(15)) : v;
 }
 
 export interface LineParserStats {
