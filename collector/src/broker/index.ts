@@ -1,0 +1,264 @@
+import { readFileSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
+import { parseTopic, RETAINED_KINDS } from '@dayi/protocols';
+import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes';
+import type { CollectorContext } from '../context.ts';
+import type { Ingest, IngestOutcome } from '../ingest/index.ts';
+import { type Agent, createAuthenticator, maySubscribe } from './auth.ts';
+import { type RetainedStore, reseedRetained } from './retained.ts';
+
+/**
+ * Where refused, duplicate and invalid publishes are parked after their PUBACK: MQTT 3.1.1 has no
+ * negative PUBACK, and disconnecting would make an agent replay the same message from its outbox
+ * forever, so the broker acknowledges and drops them (as Mosquitto does for ACL-denied publishes).
+ * No client may subscribe to `$dayi/…` (see `maySubscribe`), and `#` never matches `$` topics.
+ */
+export const DROPPED_TOPIC = '$dayi/dropped';
+
+export interface Broker {
+  /** The TCP port really listened on (config port 0 picks a free one). */
+  port: number;
+  tlsPort?: number;
+  aedes: Aedes;
+  /** Stops listening, disconnects clients and waits for their in-flight messages to settle. */
+  close(): Promise<void>;
+}
+
+const NOBODY: ReadonlySet<string> = new Set();
+
+/**
+ * The embedded MQTT broker: Aedes with dayi's authentication and ACL, and the durable ingest run
+ * inside `authorizePublish`, because Aedes 1.2 writes the QoS 1 PUBACK after that hook and before
+ * `published` (lib/handlers/publish.js). So a PUBACK leaves only after the ledger COMMIT.
+ */
+export async function startBroker(ctx: CollectorContext, ingest: Ingest): Promise<Broker> {
+  const { config, metrics, log } = ctx;
+  const authenticator = await createAuthenticator(config.agents);
+  const agents = new WeakMap<Client, Agent>();
+  const emptyIdWithSession = new WeakSet<Client>();
+  const inflight = new Set<Promise<unknown>>();
+
+  const aedes = await Aedes.createBroker({
+    preConnect(client, packet, callback) {
+      // MQTT-3.1.3-8: an empty client id needs clean session 1 (and is not allowed at all in 3.1).
+      if (packet.clientId === '' && (!packet.clean || packet.protocolVersion === 3)) {
+        emptyIdWithSession.add(client);
+      }
+      callback(null, true);
+    },
+
+    authenticate(client, username, password, callback) {
+      if (emptyIdWithSession.has(client)) {
+        metrics.connects.inc({ result: 'identifier_rejected' });
+        log.warn('MQTT CONNECT refused: empty client id with clean session 0 (MQTT-3.1.3-8)');
+        return callback(refusal(2, 'identifier rejected: an empty client id needs clean session'), null);
+      }
+      authenticator.verify(username, password).then(
+        (agent) => {
+          if (!agent) {
+            metrics.connects.inc({ result: 'bad_credentials' });
+            log.warn(
+              { username: username?.slice(0, 128) ?? null, clientId: client.id.slice(0, 128) },
+              'MQTT CONNECT refused: bad username or password',
+            );
+            return callback(
+              username === undefined
+                ? refusal(5, 'not authorized: anonymous clients are not allowed')
+                : refusal(4, 'bad user name or password'),
+              null,
+            );
+          }
+          agents.set(client, agent);
+          metrics.connects.inc({ result: 'accepted' });
+          log.info({ username: agent.username, clientId: client.id }, 'MQTT agent connected');
+          callback(null, true);
+        },
+        (err: unknown) => {
+          log.error({ err }, 'MQTT authentication failed');
+          callback(refusal(3, 'server unavailable'), null);
+        },
+      );
+    },
+
+    authorizePublish(client, packet, callback) {
+      const agent = client ? agents.get(client) : undefined;
+      const submitted = ingest.submit({
+        topic: packet.topic,
+        payload: Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload),
+        clientId: client?.id ?? null,
+        username: agent?.username ?? null,
+        // a stale will (client null) or an unauthenticated client may publish for no instrument
+        allowedInstruments: agent?.instruments ?? NOBODY,
+        receivedAt: ctx.now(),
+      });
+      const settled = submitted
+        .then(
+          (outcome) => {
+            steer(packet, outcome);
+            callback(null);
+          },
+          (err: Error) => {
+            // no PUBACK: Aedes closes the connection and the agent retries from its outbox
+            callback(err);
+          },
+        )
+        .catch((err: unknown) => log.error({ err }, 'MQTT publish handling failed'))
+        .finally(() => inflight.delete(settled));
+      inflight.add(settled);
+    },
+
+    authorizeSubscribe(client, sub: Subscription, callback) {
+      const agent = agents.get(client);
+      if (agent && maySubscribe(agent, sub.topic)) return callback(null, sub);
+      log.info(
+        { username: agent?.username ?? null, topic: sub.topic.slice(0, 200) },
+        'MQTT subscription refused (SUBACK 0x80)',
+      );
+      callback(null, null);
+    },
+  });
+
+  aedes.on('client', () => metrics.clients.set(aedes.connectedClients));
+  aedes.on('clientDisconnect', (client) => {
+    metrics.clients.set(aedes.connectedClients);
+    log.info({ clientId: client.id }, 'MQTT client disconnected');
+  });
+  aedes.on('clientError', (client, err) =>
+    log.debug({ clientId: client.id, err: err.message }, 'MQTT client error'),
+  );
+  aedes.on('connectionError', (_client, err) => log.debug({ err: err.message }, 'MQTT connection error'));
+  // Aedes emits 'error' on persistence failures; unhandled it would end the process.
+  (aedes as unknown as NodeJS.EventEmitter).on('error', (err: Error) =>
+    log.error({ err }, 'MQTT broker error'),
+  );
+
+  const restored = await reseedRetained(
+    ctx.db,
+    (aedes as unknown as { persistence: RetainedStore }).persistence,
+  );
+  if (restored > 0) log.info({ restored }, 'retained state and status restored from the ledger');
+
+  const sockets = new Set<Socket>();
+  const handle = (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    socket.on('error', () => {}); // Aedes reports it through clientError
+    const client = aedes.handle(socket);
+    limitPacketSize(client, config.mqtt.maxPacketBytes, (length) => {
+      metrics.rejected.inc({ reason: 'too_large' });
+      log.warn(
+        { clientId: client.id, length, maxPacketBytes: config.mqtt.maxPacketBytes },
+        'MQTT packet larger than mqtt.maxPacketBytes: connection closed',
+      );
+    });
+  };
+
+  const servers: Server[] = [];
+  try {
+    const tcp = createServer(handle);
+    servers.push(tcp);
+    const port = await listen(tcp, config.mqtt.port, config.mqtt.host, 'mqtt.port');
+    let tlsPort: number | undefined;
+    if (config.mqtt.tls) {
+      const tls = createTlsServer(
+        { cert: pem(config.mqtt.tls.cert, 'mqtt.tls.cert'), key: pem(config.mqtt.tls.key, 'mqtt.tls.key') },
+        handle,
+      );
+      servers.push(tls);
+      tlsPort = await listen(tls, config.mqtt.tls.port, config.mqtt.host, 'mqtt.tls.port');
+    }
+    log.info({ host: config.mqtt.host, port, tlsPort }, 'MQTT broker listening');
+    let closing: Promise<void> | null = null;
+    return {
+      port,
+      ...(tlsPort === undefined ? {} : { tlsPort }),
+      aedes,
+      close() {
+        closing ??= shutdown();
+        return closing;
+      },
+    };
+  } catch (err) {
+    await shutdown();
+    throw err;
+  }
+
+  async function shutdown(): Promise<void> {
+    const stopped = servers.map(
+      (s) => new Promise<void>((resolve) => (s.listening ? s.close(() => resolve()) : resolve())),
+    );
+    await new Promise<void>((resolve) => aedes.close(() => resolve()));
+    for (const socket of sockets) socket.destroy();
+    // wills of the clients just closed go through ingest too: let them land before the store closes
+    await Promise.allSettled([...inflight]);
+    await Promise.all(stopped);
+  }
+}
+
+/** Accepted messages go on as sent; everything else is acknowledged and parked (DROPPED_TOPIC). */
+function steer(packet: PublishPacket, outcome: IngestOutcome): void {
+  if (outcome.outcome !== 'accepted') {
+    packet.topic = DROPPED_TOPIC;
+    packet.retain = false;
+    return;
+  }
+  if (packet.retain) {
+    const kind = parseTopic(packet.topic)?.kind;
+    // SPEC retains only state and status, and a replayed older one must not replace the latest
+    if (!kind || !RETAINED_KINDS.has(kind) || outcome.latest === false) packet.retain = false;
+  }
+}
+
+function refusal(returnCode: 2 | 3 | 4 | 5, message: string): AuthenticateError {
+  return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
+}
+
+function listen(server: Server, port: number, host: string, key: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) =>
+      reject(new Error(`${key}: cannot listen on ${host}:${port}: ${err.message}`));
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      const address = server.address();
+      resolve(typeof address === 'object' && address ? address.port : port);
+    });
+  });
+}
+
+function pem(value: string, key: string): Buffer {
+  if (value.includes('-----BEGIN')) return Buffer.from(value);
+  try {
+    return readFileSync(value);
+  } catch (err) {
+    throw new Error(`${key}: cannot read ${value}: ${(err as Error).message}`);
+  }
+}
+
+interface PacketParser {
+  packet: { length: number };
+  _parseLength(): boolean;
+  _emitError(err: Error): void;
+}
+
+/**
+ * Enforces mqtt.maxPacketBytes on the remaining length announced in each fixed header, before
+ * the body is buffered: Aedes 1.2 has no such limit, and mqtt-packet would buffer up to 256 MiB.
+ */
+function limitPacketSize(client: Client, max: number, onTooLarge: (length: number) => void): void {
+  const parser = (client as unknown as { _parser?: PacketParser })._parser;
+  if (!parser || typeof parser._parseLength !== 'function') {
+    throw new Error('aedes internals changed: cannot enforce mqtt.maxPacketBytes');
+  }
+  const parseLength = parser._parseLength.bind(parser);
+  parser._parseLength = () => {
+    if (!parseLength()) return false;
+    if (parser.packet.length <= max) return true;
+    onTooLarge(parser.packet.length);
+    parser._emitError(
+      new Error(`packet of ${parser.packet.length} bytes exceeds mqtt.maxPacketBytes ${max}`),
+    );
+    return false;
+  };
+}

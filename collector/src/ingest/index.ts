@@ -1,0 +1,132 @@
+import type { CollectorContext } from '../context.ts';
+import { createLedgerWriter, type LedgerItem, type LedgerResult } from './ledger.ts';
+import type { CommittedListener, CommittedMessage, IncomingMessage, Ingest, IngestOutcome } from './types.ts';
+import { validateMessage } from './validate.ts';
+
+export type {
+  CommittedListener,
+  CommittedMessage,
+  IncomingMessage,
+  Ingest,
+  IngestOutcome,
+  Outcome,
+} from './types.ts';
+export { validateMessage } from './validate.ts';
+
+/** A batch is committed at the latest when it holds this many messages. */
+export const MAX_BATCH = 1000;
+
+interface Pending extends LedgerItem {
+  resolve: (outcome: IngestOutcome) => void;
+  reject: (err: Error) => void;
+}
+
+/**
+ * Durable ingest with group commit: submissions made in the same turn of the event loop are
+ * written in ONE transaction (flushed on setImmediate, or when MAX_BATCH are queued), and every
+ * promise of the batch resolves only after COMMIT returned. With `store.sync: full` a resolved
+ * submit has been fsynced (survives power loss); with `normal` it survives a killed process.
+ */
+export function createIngest(ctx: CollectorContext): Ingest {
+  const { db, metrics, log } = ctx;
+  const ledger = createLedgerWriter(db, ctx.config);
+  const listeners = new Set<CommittedListener>();
+  let queue: Pending[] = [];
+  let scheduled: NodeJS.Immediate | null = null;
+  let closed = false;
+
+  function schedule(): void {
+    if (scheduled === null) scheduled = setImmediate(flush);
+  }
+
+  function flush(): void {
+    if (scheduled !== null) {
+      clearImmediate(scheduled);
+      scheduled = null;
+    }
+    if (queue.length === 0) return;
+    const batch = queue;
+    queue = [];
+    const started = process.hrtime.bigint();
+    let results: LedgerResult[];
+    try {
+      results = ledger.writeBatch(batch, ctx.now());
+    } catch (err) {
+      if (batch.length === 1) {
+        fail(batch, err as Error);
+        return;
+      }
+      // Fail one, not all: a message that breaks its transaction must not hold back the others.
+      // When the store itself is down, each retry fails fast and every one is refused.
+      log.warn({ err, batch: batch.length }, 'ingest batch failed; retrying its messages one by one');
+      for (const item of batch) {
+        try {
+          settle([item], ledger.writeBatch([item], ctx.now()), started);
+        } catch (e) {
+          fail([item], e as Error);
+        }
+      }
+      return;
+    }
+    settle(batch, results, started);
+  }
+
+  function settle(batch: readonly Pending[], results: readonly LedgerResult[], started: bigint): void {
+    metrics.commitSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    metrics.commitBatch.observe(batch.length);
+    const committed: CommittedMessage[] = [];
+    for (let i = 0; i < batch.length; i++) {
+      const item = batch[i]!;
+      const { committed: c, ...outcome } = results[i]!;
+      const v = item.validated;
+      metrics.messages.inc({ kind: v.kind, outcome: outcome.outcome });
+      if (!v.ok) {
+        metrics.rejected.inc({ reason: v.rejectClass });
+        log.warn(
+          { topic: item.msg.topic.slice(0, 200), clientId: item.msg.clientId, username: item.msg.username },
+          `message ${outcome.outcome}: ${outcome.reason}`,
+        );
+      }
+      if (c) committed.push(c);
+      item.resolve(outcome);
+    }
+    if (committed.length > 0) {
+      for (const listener of listeners) {
+        try {
+          listener(committed);
+        } catch (err) {
+          log.error({ err }, 'an ingest listener failed');
+        }
+      }
+    }
+  }
+
+  function fail(batch: readonly Pending[], err: Error): void {
+    log.error({ err, messages: batch.length }, 'ledger write failed: messages not acknowledged');
+    for (const item of batch) item.reject(err);
+  }
+
+  return {
+    submit(msg: IncomingMessage): Promise<IngestOutcome> {
+      if (closed) return Promise.reject(new Error('ingest is closed'));
+      return new Promise<IngestOutcome>((resolve, reject) => {
+        queue.push({ msg, validated: validateMessage(msg), resolve, reject });
+        if (queue.length >= MAX_BATCH) flush();
+        else schedule();
+      });
+    },
+    onCommitted(listener: CommittedListener): () => void {
+      listeners.add(listener);
+      return () => {
+        listeners.delete(listener);
+      };
+    },
+    invalidate(_instrumentId?: string): void {
+      ledger.invalidate();
+    },
+    async close(): Promise<void> {
+      closed = true;
+      flush();
+    },
+  };
+}

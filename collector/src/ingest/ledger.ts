@@ -1,0 +1,204 @@
+import type { DatabaseSync } from 'node:sqlite';
+import { isPowered, type Status, type TopicPayloads } from '@dayi/protocols';
+import { type CollectorConfig, type Thresholds, thresholdsSchema } from '../config.ts';
+import { dateOf, datesBetween } from '../derive/calendar.ts';
+import { observationOf } from '../derive/observation.ts';
+import type { CommittedMessage, IncomingMessage, IngestOutcome } from './types.ts';
+import type { Validated } from './validate.ts';
+
+/** Bytes of a refused payload kept in `rejected`: enough to see what was sent, bounded. */
+export const REJECTED_PAYLOAD_KEEP_BYTES = 64 * 1024;
+const REASON_KEEP_CHARS = 2000;
+
+export interface LedgerItem {
+  msg: IncomingMessage;
+  validated: Validated;
+}
+
+export interface LedgerResult extends IngestOutcome {
+  committed?: CommittedMessage;
+}
+
+/**
+ * Writes batches of validated messages to the SQLite ledger, one transaction per batch, with
+ * statements prepared once. Everything a message changes (ledger row, observation, latest facts,
+ * dirty days, registry entry) commits or rolls back together with it.
+ */
+export function createLedgerWriter(db: DatabaseSync, config: CollectorConfig) {
+  const s = {
+    begin: db.prepare('BEGIN'),
+    commit: db.prepare('COMMIT'),
+    thresholdsOf: db.prepare('SELECT thresholds FROM instruments WHERE id = ?'),
+    registerInstrument: db.prepare(
+      'INSERT OR IGNORE INTO instruments (id, quota_hours, created_at, updated_at) VALUES (?, 1400, ?, ?)',
+    ),
+    insertMessage: db.prepare(
+      `INSERT OR IGNORE INTO messages (instrument_id, kind, seq, ts, received_at, client_id, payload)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    insertObservation: db.prepare(
+      'INSERT INTO observations (instrument_id, ts, state, message_id) VALUES (?, ?, ?, ?)',
+    ),
+    markDirty: db.prepare('INSERT OR IGNORE INTO dirty_days (instrument_id, date) VALUES (?, ?)'),
+    // max/min semantics so that late and out-of-order messages land correctly
+    upsertStatus: db.prepare(`
+      INSERT INTO instrument_status (instrument_id, first_seen, last_seen, last_received_at, last_powered_at, last_running_at)
+      VALUES (:id, :ts, :ts, :receivedAt, :powered, :running)
+      ON CONFLICT (instrument_id) DO UPDATE SET
+        first_seen = CASE WHEN first_seen IS NULL OR excluded.first_seen < first_seen THEN excluded.first_seen ELSE first_seen END,
+        last_seen = CASE WHEN last_seen IS NULL OR excluded.last_seen > last_seen THEN excluded.last_seen ELSE last_seen END,
+        last_received_at = CASE WHEN last_received_at IS NULL OR excluded.last_received_at > last_received_at
+          THEN excluded.last_received_at ELSE last_received_at END,
+        last_powered_at = CASE WHEN excluded.last_powered_at IS NOT NULL
+          AND (last_powered_at IS NULL OR excluded.last_powered_at > last_powered_at)
+          THEN excluded.last_powered_at ELSE last_powered_at END,
+        last_running_at = CASE WHEN excluded.last_running_at IS NOT NULL
+          AND (last_running_at IS NULL OR excluded.last_running_at > last_running_at)
+          THEN excluded.last_running_at ELSE last_running_at END`),
+    latestState: db.prepare(`
+      UPDATE instrument_status SET state_ts = :ts, state_message_id = :messageId
+      WHERE instrument_id = :id AND (state_ts IS NULL OR state_ts <= :ts)`),
+    // Status describes the link, not the instrument: the last one to arrive wins (see README).
+    latestLink: db.prepare(`
+      UPDATE instrument_status SET online = :online, status_ts = :ts, status_received_at = :receivedAt,
+        status_message_id = :messageId, agent_id = COALESCE(:agentId, agent_id),
+        agent_version = COALESCE(:agentVersion, agent_version), inputs = COALESCE(:inputs, inputs)
+      WHERE instrument_id = :id AND (status_received_at IS NULL OR status_received_at < :receivedAt
+        OR (status_received_at = :receivedAt AND status_ts <= :ts))`),
+    insertRejected: db.prepare(
+      `INSERT INTO rejected (received_at, client_id, username, topic, reason, payload)
+       VALUES (?, ?, ?, ?, ?, ?)`,
+    ),
+  };
+
+  // Parsed thresholds by their JSON text, so a registry change is seen at the next batch.
+  const parsedThresholds = new Map<string, Thresholds | undefined>();
+
+  function parseThresholds(text: string | null): Thresholds | undefined {
+    if (text === null) return undefined;
+    if (parsedThresholds.has(text)) return parsedThresholds.get(text);
+    let value: Thresholds | undefined;
+    try {
+      const parsed = thresholdsSchema.safeParse(JSON.parse(text));
+      value = parsed.success ? parsed.data : undefined;
+    } catch {
+      value = undefined;
+    }
+    if (parsedThresholds.size > 10_000) parsedThresholds.clear();
+    parsedThresholds.set(text, value);
+    return value;
+  }
+
+  /** Registry thresholds of an instrument; registers unknown ids so they appear in the registry. */
+  function registryEntry(instrumentId: string, now: number): Thresholds | undefined {
+    const row = s.thresholdsOf.get(instrumentId) as { thresholds: string | null } | undefined;
+    if (row) return parseThresholds(row.thresholds);
+    s.registerInstrument.run(instrumentId, now, now);
+    return undefined;
+  }
+
+  function markDirtyDays(instrumentId: string, ts: number): void {
+    const from = dateOf(ts, config.timezone);
+    const to = dateOf(ts + config.offlineAfter, config.timezone);
+    for (const date of datesBetween(from, to)) s.markDirty.run(instrumentId, date);
+  }
+
+  function writeOne(item: LedgerItem, thresholdsFor: (id: string) => Thresholds | undefined): LedgerResult {
+    const { msg, validated: v } = item;
+    if (!v.ok) {
+      s.insertRejected.run(
+        msg.receivedAt,
+        msg.clientId,
+        msg.username,
+        msg.topic,
+        v.reason.slice(0, REASON_KEEP_CHARS),
+        msg.payload.subarray(0, REJECTED_PAYLOAD_KEEP_BYTES),
+      );
+      return { outcome: v.outcome, reason: v.reason };
+    }
+    const { instrumentId: id, kind, payload } = v;
+    const thresholds = thresholdsFor(id);
+    const seq = 'seq' in payload ? payload.seq : null;
+    const inserted = s.insertMessage.run(id, kind, seq, payload.ts, msg.receivedAt, msg.clientId, v.text);
+    if (inserted.changes === 0) {
+      return { outcome: 'duplicate', reason: `${kind} seq ${seq} of ${id} is already in the ledger` };
+    }
+    const messageId = Number(inserted.lastInsertRowid);
+    const state = observationOf(kind, payload, thresholds);
+    if (state !== null) {
+      s.insertObservation.run(id, payload.ts, state, messageId);
+      markDirtyDays(id, payload.ts);
+    }
+    s.upsertStatus.run({
+      id,
+      ts: payload.ts,
+      receivedAt: msg.receivedAt,
+      powered: state !== null && isPowered(state) ? payload.ts : null,
+      running: state === 'running' ? payload.ts : null,
+    });
+    let latest: boolean | undefined;
+    if (kind === 'state') {
+      latest = s.latestState.run({ id, ts: payload.ts, messageId }).changes === 1;
+    } else if (kind === 'status') {
+      const status = payload as Status;
+      latest =
+        s.latestLink.run({
+          id,
+          online: status.online ? 1 : 0,
+          ts: status.ts,
+          receivedAt: msg.receivedAt,
+          messageId,
+          agentId: status.agent?.id ?? null,
+          agentVersion: status.agent?.version ?? null,
+          inputs: status.inputs ? JSON.stringify(status.inputs) : null,
+        }).changes === 1;
+    }
+    const committed: CommittedMessage = {
+      messageId,
+      instrumentId: id,
+      kind,
+      payload: payload as TopicPayloads[typeof kind],
+      ts: payload.ts,
+      receivedAt: msg.receivedAt,
+      state,
+    };
+    return latest === undefined
+      ? { outcome: 'accepted', committed }
+      : { outcome: 'accepted', latest, committed };
+  }
+
+  /** One transaction for the whole batch; throws (after ROLLBACK) when the store fails. */
+  function writeBatch(items: readonly LedgerItem[], now: number): LedgerResult[] {
+    const thresholds = new Map<string, Thresholds | undefined>();
+    const thresholdsFor = (id: string) => {
+      if (!thresholds.has(id)) thresholds.set(id, registryEntry(id, now));
+      return thresholds.get(id);
+    };
+    s.begin.run();
+    try {
+      const results = items.map((item) => writeOne(item, thresholdsFor));
+      s.commit.run();
+      return results;
+    } catch (err) {
+      rollback(db);
+      throw err;
+    }
+  }
+
+  return {
+    writeBatch,
+    invalidate(): void {
+      parsedThresholds.clear();
+    },
+  };
+}
+
+function rollback(db: DatabaseSync): void {
+  try {
+    if (db.isTransaction) db.exec('ROLLBACK');
+  } catch {
+    // the failed COMMIT may already have rolled back; nothing else to undo
+  }
+}
+
+export type LedgerWriter = ReturnType<typeof createLedgerWriter>;

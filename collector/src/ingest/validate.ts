@@ -1,0 +1,60 @@
+import { decodePayload, parseTopic, type TopicKind, type TopicPayloads } from '@dayi/protocols';
+import type { IncomingMessage } from './types.ts';
+
+/** Reason classes of `dayi_mqtt_rejected_total{reason}`. */
+export type RejectClass = 'invalid_topic' | 'not_authorized' | 'invalid_payload' | 'too_large';
+
+export type Validated =
+  | {
+      ok: true;
+      instrumentId: string;
+      kind: TopicKind;
+      payload: TopicPayloads[TopicKind];
+      /** The payload as received (valid UTF-8 JSON), kept verbatim in the ledger. */
+      text: string;
+    }
+  | {
+      ok: false;
+      outcome: 'rejected' | 'unauthorized';
+      rejectClass: RejectClass;
+      /** Kind from the topic when it parsed, for the messages{kind} label. */
+      kind: TopicKind | 'unknown';
+      reason: string;
+    };
+
+/** Pure check of one message: topic, then authorization, then payload. Never throws. */
+export function validateMessage(msg: IncomingMessage): Validated {
+  const topic = parseTopic(msg.topic);
+  if (!topic) {
+    return {
+      ok: false,
+      outcome: 'rejected',
+      rejectClass: 'invalid_topic',
+      kind: 'unknown',
+      reason: `topic: ${JSON.stringify(msg.topic.slice(0, 200))} is not dayi/v1/{instrument id}/{telemetry|state|status|event}`,
+    };
+  }
+  const { instrumentId, kind } = topic;
+  if (msg.allowedInstruments !== 'all' && !msg.allowedInstruments.has(instrumentId)) {
+    return {
+      ok: false,
+      outcome: 'unauthorized',
+      rejectClass: 'not_authorized',
+      kind,
+      reason: msg.username
+        ? `topic: agent ${JSON.stringify(msg.username)} is not registered for instrument ${instrumentId}`
+        : `topic: no authenticated agent may publish for instrument ${instrumentId}`,
+    };
+  }
+  const decoded = decodePayload(kind, msg.payload);
+  if (!decoded.ok) {
+    return {
+      ok: false,
+      outcome: 'rejected',
+      rejectClass: decoded.reason.startsWith('payload too large') ? 'too_large' : 'invalid_payload',
+      kind,
+      reason: decoded.reason,
+    };
+  }
+  return { ok: true, instrumentId, kind, payload: decoded.payload, text: msg.payload.toString('utf8') };
+}
