@@ -65,7 +65,7 @@ export class SerialInput implements Input {
   constructor(config: SerialInputConfig, deps: InputDeps, opts: SerialInputOptions = {}) {
     this.config = config;
     this.deps = deps;
-    this.now = opts.now ?? Date.now;
+    this.now = opts.now ?? deps.now ?? Date.now;
     this.reopenInitialMs = opts.reopen?.initialMs ?? REOPEN_INITIAL_MS;
     this.reopenMaxMs = opts.reopen?.maxMs ?? REOPEN_MAX_MS;
     this.reopenDelay = this.reopenInitialMs;
@@ -74,7 +74,7 @@ export class SerialInput implements Input {
     if (!compiled.ok)
       throw new Error(`serial ${config.path}: format.${compiled.path.join('.')}: ${compiled.reason}`);
     this.parser = new LineParser(compiled.format);
-    this.name = `serial ${config.path} ${config.baudRate} baud`;
+    this.name = config.name ?? `serial ${config.path} ${config.baudRate} baud`;
   }
 
   async start(sink: InputSink): Promise<void> {
@@ -289,4 +289,10 @@ export function createSerialInput(
   opts?: SerialInputOptions,
 ): SerialInput {
   return new SerialInput(config, deps, opts);
+}
+
+/** The registry's names (see ../index.ts): the config schema and the factory. */
+export { serialInputSchema as schema } from './schema.ts';
+export function create(config: SerialInputConfig, deps: InputDeps): Input {
+  return new SerialInput(config, deps);
 }

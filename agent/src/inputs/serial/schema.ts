@@ -23,6 +23,8 @@ const lineFormat = z
 export const serialInputSchema = z
   .object({
     type: z.literal('serial'),
+    /** Shown in logs and in `status`; default `serial <path> <baudRate> baud`. */
+    name: z.string().min(1).max(128).optional(),
     /** `/dev/ttyACM0`, `/dev/serial/by-id/…` (stable across reboots), or `COM3` on Windows. */
     path: z.string().min(1, 'path of the serial device is required'),
     baudRate: z.number().int().positive().default(9600),
