@@ -42,4 +42,6 @@ export interface InputDeps {
   log: Logger;
   /** Folder of meter/OPC UA profiles (firmware-configs/ by default). */
   profilesDir: string;
+  /** Wall clock for reading timestamps, injectable for tests and demos; Date.now when absent. */
+  now?: () => number;
 }

@@ -1,0 +1,153 @@
+import { parseArgs } from 'node:util';
+import { ConfigError, parseDuration } from '@dayi/protocols';
+import { type AgentConfig, loadAgentConfig } from './config.ts';
+import { INPUT_TYPES } from './inputs/index.ts';
+
+const HELP = `Usage:
+  dayi agent -c agent.yaml               run the edge agent (Ctrl-C or SIGTERM stops it cleanly)
+  dayi agent install -c agent.yaml       register it as a systemd unit (Linux) or Windows service
+  dayi agent uninstall -c agent.yaml     remove that service
+  dayi agent calibrate -c agent.yaml --instrument ID --duration 2h
+                                         record the signal and suggest state thresholds
+
+Options:
+  -c, --config FILE   the agent configuration (YAML; \${VAR} is taken from the environment)
+  -h, --help          this help
+
+The agent reads each instrument's inputs (${INPUT_TYPES.join(', ')}), decides its state
+(off, standby, idle, running, fault), keeps every message in a disk outbox until the broker
+acknowledges it, and publishes over MQTT on dayi/v1/{id}/telemetry|state|status|event.
+Check a config without running it: dayi config check agent.yaml
+`;
+
+const SUBCOMMANDS = ['run', 'install', 'uninstall', 'calibrate'] as const;
+type Subcommand = (typeof SUBCOMMANDS)[number];
+
+interface Io {
+  out: (s: string) => void;
+  err: (s: string) => void;
+}
+
+const stdio: Io = {
+  out: (s) => process.stdout.write(s),
+  err: (s) => process.stderr.write(s),
+};
+
+/** `dayi agent …`: resolves to the process exit code. */
+export async function agentCommand(argv: string[], io: Io = stdio): Promise<number> {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(argv);
+  } catch (err) {
+    io.err(`dayi agent: ${(err as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    io.out(HELP);
+    return 0;
+  }
+  const sub = (positionals[0] ?? 'run') as Subcommand;
+  if (!SUBCOMMANDS.includes(sub) || positionals.length > 1) {
+    io.err(`dayi agent: unknown command ${JSON.stringify(positionals.join(' '))}\n\n${HELP}`);
+    return 2;
+  }
+  if (!values.config) {
+    io.err(`dayi agent${sub === 'run' ? '' : ` ${sub}`}: -c agent.yaml is required\n\n${HELP}`);
+    return 2;
+  }
+  if (sub === 'install' || sub === 'uninstall') {
+    const mod = await optionalModule<{
+      installService(opts: { configFile: string }): Promise<unknown>;
+      uninstallService(opts: { configFile: string }): Promise<unknown>;
+    }>('./service/index.ts', io);
+    if (!mod) return 1;
+    const fn = sub === 'install' ? mod.installService : mod.uninstallService;
+    await fn({ configFile: values.config });
+    return 0;
+  }
+
+  let config: AgentConfig;
+  try {
+    config = loadAgentConfig(values.config);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    io.err(`${err.message}\n`);
+    return 1;
+  }
+
+  if (sub === 'calibrate') {
+    if (!values.instrument) {
+      io.err('dayi agent calibrate: --instrument ID is required\n');
+      return 2;
+    }
+    let durationMs: number;
+    try {
+      durationMs = parseDuration(values.duration ?? '2h');
+    } catch (err) {
+      io.err(`dayi agent calibrate: --duration: ${(err as Error).message}\n`);
+      return 2;
+    }
+    const mod = await optionalModule<{
+      runCalibrate(opts: {
+        config: AgentConfig;
+        configFile: string;
+        instrumentId: string;
+        durationMs: number;
+      }): Promise<number | undefined>;
+    }>('./calibrate/index.ts', io);
+    if (!mod) return 1;
+    const code = await mod.runCalibrate({
+      config,
+      configFile: values.config,
+      instrumentId: values.instrument,
+      durationMs,
+    });
+    return typeof code === 'number' ? code : 0;
+  }
+
+  return runAgent(config);
+}
+
+async function runAgent(config: AgentConfig): Promise<number> {
+  const { startAgent } = await import('./runtime.ts');
+  const agent = await startAgent(config);
+  await new Promise<void>((resolve) => {
+    const onSignal = () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      resolve();
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+  await agent.stop();
+  return 0;
+}
+
+function parse(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string', short: 'c' },
+      instrument: { type: 'string' },
+      duration: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+}
+
+/** Loads a module another part of the agent provides; a clear error if it is not there. */
+async function optionalModule<T>(path: string, io: Io): Promise<T | null> {
+  try {
+    return (await import(path)) as T;
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'ERR_MODULE_NOT_FOUND' && String(e.message).includes(path.slice(2))) {
+      io.err(`dayi agent: this build has no ${path.replace(/^\.\/|\/index\.ts$/g, '')} module yet\n`);
+      return null;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,162 @@
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { bytes, duration, instrumentId, loadConfigFile, parseConfig } from '@dayi/protocols';
+import { z } from 'zod';
+import { inputConfigSchema } from './inputs/index.ts';
+
+/** The repository's `firmware-configs/`: meter and OPC UA profiles shipped with dayi. */
+export const DEFAULT_PROFILES_DIR = fileURLToPath(new URL('../../firmware-configs/', import.meta.url));
+
+export const AGGREGATES = ['avg', 'min', 'max'] as const;
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const MIB = 1024 ** 2;
+
+const thresholdsSchema = z
+  .strictObject({
+    standby: z.number().min(0),
+    idle: z.number().min(0),
+    running: z.number().min(0),
+  })
+  .superRefine((t, ctx) => {
+    if (!(t.standby <= t.idle && t.idle <= t.running))
+      ctx.addIssue({ code: 'custom', message: 'thresholds must rise: standby <= idle <= running' });
+  });
+
+export const stateConfigSchema = z
+  .strictObject({
+    /** The metric classified (`power_w`, `current_a`, …), or `vendor`: the state the inputs report. */
+    signal: z.string().min(1).default('power_w'),
+    aggregate: z.enum(AGGREGATES).default('avg'),
+    /** Sliding window the aggregate is taken over. */
+    window: duration().default(10_000),
+    thresholds: thresholdsSchema.optional(),
+    /** To leave a state the signal must cross the threshold by this fraction of it. */
+    hysteresis: z.number().min(0).max(0.9).default(0.1),
+    /** A new state must hold this long before it is published. */
+    minDwell: duration().default(30_000),
+  })
+  .superRefine((s, ctx) => {
+    if (s.signal !== 'vendor' && !s.thresholds)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['thresholds'],
+        message: `thresholds { standby, idle, running } are required for signal ${s.signal}`,
+      });
+  });
+
+export const instrumentConfigSchema = z
+  .strictObject({
+    id: instrumentId,
+    /** Telemetry period: metrics are averaged over it. */
+    publishEvery: duration().default(10_000),
+    inputs: z.array(inputConfigSchema).min(1, 'at least one input is needed'),
+    /** Without it the agent sends metrics only, and the collector classifies with registry thresholds. */
+    state: stateConfigSchema.optional(),
+  })
+  .superRefine((i, ctx) => {
+    if (i.publishEvery < 100)
+      ctx.addIssue({ code: 'custom', path: ['publishEvery'], message: 'at least 100ms' });
+  });
+
+const mqttUrl = z.string().refine((u) => {
+  try {
+    return ['mqtt:', 'mqtts:', 'tcp:', 'ssl:', 'tls:'].includes(new URL(u).protocol);
+  } catch {
+    return false;
+  }
+}, 'must be an mqtt:// or mqtts:// URL, e.g. mqtt://127.0.0.1:1883');
+
+export const mqttConfigSchema = z.strictObject({
+  url: mqttUrl,
+  username: z.string().min(1).optional(),
+  password: z.string().optional(),
+  /** mqtts: PEM files (paths, relative to the config file). */
+  ca: z.string().min(1).optional(),
+  cert: z.string().min(1).optional(),
+  key: z.string().min(1).optional(),
+  rejectUnauthorized: z.boolean().default(true),
+  keepalive: duration().default(30_000),
+  /** Reconnect backoff: starts at `min`, doubles after each failed attempt, up to `max`. */
+  reconnect: z.strictObject({ min: duration().default(1000), max: duration().default(30_000) }).prefault({}),
+});
+
+export const agentConfigSchema = z
+  .strictObject({
+    agent: z.strictObject({
+      id: z
+        .string()
+        .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'agent id: letters, digits, . _ - (at most 128)'),
+    }),
+    mqtt: mqttConfigSchema,
+    outbox: z
+      .strictObject({
+        dir: z.string().min(1).default('./outbox'),
+        /** Bound on the outbox's disk use, shared evenly by the instruments. */
+        maxBytes: bytes().default(256 * MIB),
+        /** fsync each append: survives power loss, not only a crash. */
+        fsync: z.boolean().default(true),
+      })
+      .prefault({}),
+    instruments: z.array(instrumentConfigSchema).min(1, 'at least one instrument is needed'),
+    log: z.strictObject({ level: z.enum(LOG_LEVELS).default('info') }).prefault({}),
+    profilesDir: z.string().min(1).default(DEFAULT_PROFILES_DIR),
+  })
+  .superRefine((c, ctx) => {
+    const seen = new Map<string, number>();
+    c.instruments.forEach((inst, i) => {
+      const first = seen.get(inst.id);
+      if (first !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['instruments', i, 'id'],
+          message: `duplicate instrument id ${inst.id} (also instruments.${first}.id)`,
+        });
+      else seen.set(inst.id, i);
+    });
+    if (c.outbox.maxBytes < 4096 * c.instruments.length)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['outbox', 'maxBytes'],
+        message: `too small: at least 4KiB per instrument (${4096 * c.instruments.length} bytes)`,
+      });
+  });
+
+export type AgentConfig = z.infer<typeof agentConfigSchema>;
+export type InstrumentConfig = AgentConfig['instruments'][number];
+export type StateConfig = z.infer<typeof stateConfigSchema>;
+export type MqttConfig = AgentConfig['mqtt'];
+
+/**
+ * Reads, interpolates (`${VAR}`) and validates an agent.yaml. Relative paths (outbox.dir, mqtt
+ * ca/cert/key, profilesDir) are resolved against the file's folder, so the agent behaves the same
+ * when a service manager starts it from another working directory.
+ * Throws ConfigError whose issues name their path (`instruments.0.inputs.0.type`).
+ */
+export function loadAgentConfig(file: string, env: NodeJS.ProcessEnv = process.env): AgentConfig {
+  const config = loadConfigFile(file, agentConfigSchema, { env });
+  return resolvePaths(config, dirname(resolve(file)));
+}
+
+/** Like loadAgentConfig, from YAML text; relative paths resolve against `baseDir` (default cwd). */
+export function parseAgentConfig(
+  text: string,
+  opts: { env?: NodeJS.ProcessEnv; baseDir?: string } = {},
+): AgentConfig {
+  const config = parseConfig(text, agentConfigSchema, { env: opts.env ?? process.env });
+  return resolvePaths(config, opts.baseDir ?? process.cwd());
+}
+
+function resolvePaths(config: AgentConfig, base: string): AgentConfig {
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
+  const mqtt = { ...config.mqtt };
+  if (mqtt.ca) mqtt.ca = abs(mqtt.ca);
+  if (mqtt.cert) mqtt.cert = abs(mqtt.cert);
+  if (mqtt.key) mqtt.key = abs(mqtt.key);
+  return {
+    ...config,
+    mqtt,
+    outbox: { ...config.outbox, dir: abs(config.outbox.dir) },
+    profilesDir: abs(config.profilesDir),
+  };
+}

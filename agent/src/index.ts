@@ -1,0 +1,33 @@
+/** @dayi/agent: the edge runtime. See agent/README.md. */
+export {
+  type ClassifierOptions,
+  type ClassifierSample,
+  type StateChange,
+  StateClassifier,
+} from './classifier.ts';
+export { agentCommand } from './cli.ts';
+export {
+  type AgentConfig,
+  agentConfigSchema,
+  DEFAULT_PROFILES_DIR,
+  type InstrumentConfig,
+  loadAgentConfig,
+  parseAgentConfig,
+  type StateConfig,
+} from './config.ts';
+export {
+  createInput,
+  INPUT_MODULES,
+  INPUT_TYPES,
+  type InputConfig,
+  inputConfigSchema,
+} from './inputs/index.ts';
+export { Outbox, type OutboxMessage } from './outbox.ts';
+export { clientIdFor, InstrumentSession } from './publisher/index.ts';
+export {
+  AGENT_VERSION,
+  InstrumentRuntime,
+  type RunningAgent,
+  type StartOptions,
+  startAgent,
+} from './runtime.ts';

@@ -1,0 +1,2 @@
+export type { SessionOptions } from './session.ts';
+export { clientIdFor, INFLIGHT_WINDOW, InstrumentSession, STOP_GRACE_MS } from './session.ts';

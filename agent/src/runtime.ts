@@ -1,0 +1,277 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { InputLink } from '@dayi/protocols';
+import pino, { type Logger } from 'pino';
+import { type StateChange, StateClassifier } from './classifier.ts';
+import type { AgentConfig, InstrumentConfig } from './config.ts';
+import { createInput, type Input, type InputConfig, type Reading } from './inputs/index.ts';
+import { Outbox } from './outbox.ts';
+import { InstrumentSession } from './publisher/index.ts';
+
+export interface StartOptions {
+  log?: Logger;
+  /** Wall clock for timestamps; tests and demos inject their own. */
+  now?: () => number;
+  /** Reported in `status.agent.version`; default the agent package's version. */
+  version?: string;
+}
+
+export interface RunningAgent {
+  /** Stops inputs, publishes `status` online:false, closes sessions and outboxes. Idempotent. */
+  stop(): Promise<void>;
+  readonly instruments: readonly InstrumentRuntime[];
+}
+
+export const AGENT_VERSION: string = (() => {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+      version?: string;
+    };
+    return pkg.version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+})();
+
+/**
+ * Starts the agent: per instrument, its inputs feed the classifier and a telemetry accumulator;
+ * state changes and telemetry go to the instrument's disk outbox; its own MQTT session drains it.
+ * A failing input is logged with context and shown in `status`; the others go on.
+ */
+export async function startAgent(config: AgentConfig, opts: StartOptions = {}): Promise<RunningAgent> {
+  const log = opts.log ?? pino({ level: config.log.level, name: 'dayi-agent' });
+  const now = opts.now ?? Date.now;
+  const version = opts.version ?? AGENT_VERSION;
+  const share = Math.floor(config.outbox.maxBytes / config.instruments.length);
+  const instruments = config.instruments.map(
+    (inst) => new InstrumentRuntime(config, inst, { log, now, version, maxBytes: share }),
+  );
+  for (const i of instruments) await i.start();
+  let stopped: Promise<void> | null = null;
+  return {
+    instruments,
+    stop() {
+      stopped ??= Promise.all(instruments.map((i) => i.stop())).then(() => {});
+      return stopped;
+    },
+  };
+}
+
+interface RuntimeDeps {
+  log: Logger;
+  now: () => number;
+  version: string;
+  maxBytes: number;
+}
+
+interface InputSlot {
+  name: string;
+  type: string;
+  input: Input | null;
+  /** Set when the input could not be created or started. */
+  failure: Omit<InputLink, 'name' | 'type'> | null;
+}
+
+/** One instrument's pipeline: inputs -> classifier -> outbox -> session. */
+export class InstrumentRuntime {
+  readonly id: string;
+  readonly outbox: Outbox;
+  readonly session: InstrumentSession;
+  readonly classifier: StateClassifier | null;
+  private readonly config: AgentConfig;
+  private readonly inst: InstrumentConfig;
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private readonly slots: InputSlot[] = [];
+  private readonly acc = new Map<string, { sum: number; n: number }>();
+  private timer: NodeJS.Timeout | null = null;
+  private lastLinks = '';
+  private stopped = false;
+
+  constructor(config: AgentConfig, inst: InstrumentConfig, deps: RuntimeDeps) {
+    this.config = config;
+    this.inst = inst;
+    this.id = inst.id;
+    this.log = deps.log.child({ instrumentId: inst.id });
+    this.now = deps.now;
+    this.classifier = inst.state
+      ? new StateClassifier({
+          signal: inst.state.signal,
+          aggregate: inst.state.aggregate,
+          window: inst.state.window,
+          hysteresis: inst.state.hysteresis,
+          minDwell: inst.state.minDwell,
+          ...(inst.state.thresholds ? { thresholds: inst.state.thresholds } : {}),
+        })
+      : null;
+    this.outbox = Outbox.open(join(config.outbox.dir, inst.id), {
+      maxBytes: deps.maxBytes,
+      fsync: config.outbox.fsync,
+      onWarning: (message, context) => this.log.warn(context, message),
+    });
+    this.session = new InstrumentSession({
+      agentId: config.agent.id,
+      agentVersion: deps.version,
+      instrumentId: inst.id,
+      mqtt: config.mqtt,
+      outbox: this.outbox,
+      log: deps.log,
+      now: deps.now,
+      links: () => this.links(),
+    });
+  }
+
+  /** The inputs' link state as carried in `status`. */
+  links(): InputLink[] {
+    return this.slots.map((s) => {
+      const l = s.failure ?? s.input?.link() ?? { connected: false };
+      return {
+        name: s.name,
+        type: s.type,
+        connected: l.connected,
+        ...(l.lastError !== undefined ? { lastError: l.lastError.slice(0, 1024) } : {}),
+        ...(l.lastErrorAt !== undefined ? { lastErrorAt: l.lastErrorAt } : {}),
+      };
+    });
+  }
+
+  async start(): Promise<void> {
+    const names = new Set<string>();
+    for (const [index, cfg] of this.inst.inputs.entries()) {
+      const slot = this.createSlot(cfg as InputConfig, index, names);
+      this.slots.push(slot);
+    }
+    this.session.start();
+    await Promise.all(this.slots.map((s) => this.startSlot(s)));
+    this.timer = setInterval(() => this.publishTelemetry(), this.inst.publishEvery);
+    this.checkLinks();
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    await Promise.all(
+      this.slots.map(async (s) => {
+        try {
+          await s.input?.stop();
+        } catch (err) {
+          this.log.warn({ input: s.name, err: (err as Error).message }, 'input stop failed');
+        }
+      }),
+    );
+    await this.session.stop();
+    this.outbox.close();
+  }
+
+  private createSlot(cfg: InputConfig, index: number, names: Set<string>): InputSlot {
+    try {
+      const input = createInput(cfg, {
+        instrumentId: this.id,
+        log: this.log.child({ input: index }),
+        profilesDir: this.config.profilesDir,
+        now: this.now,
+      });
+      return { name: uniqueName(input.name, names), type: input.type, input, failure: null };
+    } catch (err) {
+      const name = uniqueName(`${cfg.type} #${index}`, names);
+      this.log.error(
+        { input: name, path: `inputs.${index}`, err: (err as Error).message },
+        'input not created',
+      );
+      return {
+        name,
+        type: cfg.type,
+        input: null,
+        failure: { connected: false, lastError: (err as Error).message, lastErrorAt: this.now() },
+      };
+    }
+  }
+
+  private async startSlot(slot: InputSlot): Promise<void> {
+    if (!slot.input) return;
+    try {
+      await slot.input.start({
+        reading: (r) => this.onReading(slot, r),
+        error: (err, context) => {
+          this.log.warn({ input: slot.name, ...context, err: err.message }, 'input error');
+          this.checkLinks();
+        },
+      });
+    } catch (err) {
+      slot.failure = { connected: false, lastError: (err as Error).message, lastErrorAt: this.now() };
+      this.log.error({ input: slot.name, err: (err as Error).message }, 'input failed to start');
+    }
+  }
+
+  private onReading(slot: InputSlot, r: Reading): void {
+    if (this.stopped) return;
+    for (const [name, value] of Object.entries(r.metrics)) {
+      if (!Number.isFinite(value)) continue;
+      const a = this.acc.get(name);
+      if (a) {
+        a.sum += value;
+        a.n++;
+      } else this.acc.set(name, { sum: value, n: 1 });
+    }
+    if (this.classifier) {
+      const change = this.classifier.push({
+        ts: r.ts,
+        metrics: r.metrics,
+        source: slot.name,
+        ...(r.state ? { state: r.state } : {}),
+      });
+      if (change) this.publishState(change);
+    }
+    if (slot.failure) slot.failure = null;
+    this.checkLinks();
+  }
+
+  private publishState(change: StateChange): void {
+    this.outbox.append('state', {
+      ts: change.ts,
+      state: change.state,
+      since: change.since,
+      source: change.source,
+    });
+    if (change.state === 'fault')
+      this.outbox.append('event', {
+        ts: change.ts,
+        type: 'vendor_fault',
+        severity: 'warning',
+        detail: { input: change.source, previous: change.previous },
+      });
+    this.log.info({ state: change.state, since: change.since, source: change.source }, 'state change');
+    this.session.kick();
+  }
+
+  private publishTelemetry(): void {
+    if (this.stopped) return;
+    const ts = this.now();
+    const change = this.classifier?.advance(ts);
+    if (change) this.publishState(change);
+    this.checkLinks();
+    if (this.acc.size === 0) return; // no readings this period: no evidence to send
+    const metrics: Record<string, number> = {};
+    for (const [name, a] of this.acc) metrics[name] = Math.round((a.sum / a.n) * 1000) / 1000;
+    this.acc.clear();
+    const state = this.classifier?.state;
+    this.outbox.append('telemetry', { ts, metrics, ...(state ? { state } : {}) });
+    this.session.kick();
+  }
+
+  private checkLinks(): void {
+    // A repeated error (same message, new time) is not a change worth a retained republish.
+    const links = JSON.stringify(this.links().map((l) => [l.name, l.connected, l.lastError]));
+    if (links === this.lastLinks) return;
+    this.lastLinks = links;
+    this.session.publishStatus();
+  }
+}
+
+function uniqueName(name: string, taken: Set<string>): string {
+  let n = name;
+  for (let i = 2; taken.has(n); i++) n = `${name} #${i}`;
+  taken.add(n);
+  return n;
+}
