@@ -1,0 +1,19 @@
+/** Why a query could not be answered; the API maps `not_found` to 404 and `bad_request` to 400. */
+export type QueryErrorCode = 'not_found' | 'bad_request';
+
+export class QueryError extends Error {
+  readonly code: QueryErrorCode;
+  /** The request parameter that was wrong (`from`, `to`, `limit`, `days`, `id`, …), when one was. */
+  readonly param: string | undefined;
+
+  constructor(code: QueryErrorCode, message: string, param?: string) {
+    super(message);
+    this.name = 'QueryError';
+    this.code = code;
+    this.param = param;
+  }
+}
+
+export function isQueryError(err: unknown): err is QueryError {
+  return err instanceof QueryError;
+}
