@@ -1,0 +1,251 @@
+/**
+ * The opcua input: subscribes to an OPC UA server's nodes and turns data changes into readings,
+ * and a state machine's CurrentState into the instrument's own state.
+ *
+ * Recovery is the point of this module. A supervisor loop owns one Connection at a time; when the
+ * connection dies for any reason (socket closed, session closed or invalid, subscription
+ * terminated or silent), the whole connection is discarded and rebuilt from scratch with
+ * backoff: new client, new session, browse paths resolved again (node ids may differ after a
+ * server restart), new subscription. The input itself is never restarted.
+ */
+import { resolve as resolvePath } from 'node:path';
+import type { State } from '@dayi/protocols';
+import { dataValueNumber, dataValueText } from '@dayi/protocols/opcua/client.ts';
+import { loadOpcuaProfile } from '@dayi/protocols/opcua/profile.ts';
+import {
+  combineStates,
+  mapVendorNumber,
+  mapVendorState,
+  type SourceState,
+} from '@dayi/protocols/opcua/state.ts';
+import { type DataValue, OPCUACertificateManager } from 'node-opcua';
+import type { Input, InputDeps, InputLink, InputSink } from '../types.ts';
+import { ConnectError, type Connection, openConnection } from './connection.ts';
+import { buildPlan, describeAddress, type MetricItem, type ReadPlan, type StateItem } from './plan.ts';
+import { type OpcuaInputConfig, schema } from './schema.ts';
+
+export { buildPlan } from './plan.ts';
+export type { OpcuaInputConfig };
+export { schema };
+
+/** Backoff before the next attempt: minDelay doubling up to maxDelay, ±20 % jitter. */
+export function reconnectDelay(
+  attempt: number,
+  minDelay: number,
+  maxDelay: number,
+  random = Math.random,
+): number {
+  const base = Math.min(maxDelay, minDelay * 2 ** Math.min(attempt, 30));
+  return Math.round(base * (0.8 + 0.4 * random()));
+}
+
+function timestampOf(dv: DataValue): number {
+  return dv.sourceTimestamp?.getTime() ?? dv.serverTimestamp?.getTime() ?? Date.now();
+}
+
+export function create(config: OpcuaInputConfig, deps: InputDeps): Input {
+  return new OpcuaInput(config, deps);
+}
+
+class OpcuaInput implements Input {
+  readonly name: string;
+  readonly type = 'opcua';
+  readonly #config: OpcuaInputConfig;
+  readonly #deps: InputDeps;
+  #plan: ReadPlan | undefined;
+  #planError: Error | undefined;
+  #link: InputLink = { connected: false };
+  #sink: InputSink | undefined;
+  #loop: Promise<void> | undefined;
+  #stopped = false;
+  #wake: (() => void) | undefined;
+  #conn: Connection | undefined;
+  #certificateManager: OPCUACertificateManager | undefined;
+  /** Current state of each state node (key: source index + node id). */
+  #sourceStates = new Map<string, SourceState>();
+  #lastState: State | undefined;
+  /** Per node, the last problem reported, so a bad node is reported once, not on every change. */
+  #nodeProblems = new Map<string, string>();
+
+  constructor(config: OpcuaInputConfig, deps: InputDeps) {
+    this.#config = config;
+    this.#deps = deps;
+    this.name = config.name ?? `opcua ${config.endpoint}`;
+    try {
+      const profile = config.profile ? loadOpcuaProfile(deps.profilesDir, config.profile) : undefined;
+      this.#plan = buildPlan(config, profile);
+    } catch (err) {
+      // Reported from start(): create() only builds, and a bad profile is a device-side problem.
+      this.#planError = err as Error;
+    }
+  }
+
+  link(): InputLink {
+    return { ...this.#link };
+  }
+
+  async start(sink: InputSink): Promise<void> {
+    if (this.#loop) return;
+    this.#sink = sink;
+    this.#stopped = false;
+    this.#loop = this.#run().catch((err: unknown) => {
+      this.#report(err as Error, { stage: 'supervisor' });
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#wake?.();
+    await this.#conn?.close();
+    await this.#loop;
+    this.#loop = undefined;
+    this.#link = { ...this.#link, connected: false };
+  }
+
+  #report(err: Error, context: Record<string, unknown>): void {
+    this.#link = { connected: this.#link.connected, lastError: err.message, lastErrorAt: Date.now() };
+    this.#sink?.error(err, { endpoint: this.#config.endpoint, ...context });
+  }
+
+  async #run(): Promise<void> {
+    if (this.#planError || !this.#plan) {
+      this.#report(this.#planError ?? new Error('no read plan'), { profile: this.#config.profile });
+      return;
+    }
+    const plan = this.#plan;
+    const { minDelay, maxDelay } = this.#config.reconnect;
+    let attempt = 0;
+    let lastFailure: string | undefined;
+    while (!this.#stopped) {
+      try {
+        this.#certificateManager ??= await this.#makeCertificateManager();
+        this.#nodeProblems.clear();
+        const conn = await openConnection({
+          config: this.#config,
+          plan,
+          certificateManager: this.#certificateManager,
+          handlers: {
+            metric: (item, dv) => this.#onMetric(item, dv),
+            state: (item, key, dv) => this.#onState(item, key, dv),
+            nodeError: (err, context) => this.#report(err, context),
+            missingOptional: (address, reason) =>
+              this.#deps.log.info(
+                { input: this.name, ...describeAddress(address), reason },
+                'optional OPC UA node absent',
+              ),
+          },
+        });
+        this.#conn = conn;
+        if (this.#stopped) break;
+        this.#link = { ...this.#link, connected: true };
+        this.#deps.log.info(
+          { input: this.name, monitored: conn.monitored },
+          'OPC UA session and subscription ready',
+        );
+        attempt = 0;
+        lastFailure = undefined;
+        const reason = await conn.lost;
+        if (this.#stopped) break;
+        this.#link = { ...this.#link, connected: false };
+        this.#report(new Error(`OPC UA connection lost: ${reason.message}; reconnecting`), {});
+        await conn.close();
+      } catch (err) {
+        if (this.#stopped) break;
+        const e = err as Error;
+        const context = err instanceof ConnectError ? err.context : {};
+        this.#link = { ...this.#link, connected: false };
+        // A server that stays down is reported once per outage; link() keeps the last error fresh.
+        if (e.message !== lastFailure) this.#report(e, context);
+        else this.#link = { connected: false, lastError: e.message, lastErrorAt: Date.now() };
+        lastFailure = e.message;
+      } finally {
+        this.#conn = undefined;
+        this.#sourceStates.clear();
+        this.#lastState = undefined;
+      }
+      if (this.#stopped) break;
+      await this.#sleep(reconnectDelay(attempt++, minDelay, maxDelay));
+    }
+  }
+
+  async #makeCertificateManager(): Promise<OPCUACertificateManager> {
+    const cm = new OPCUACertificateManager({
+      rootFolder: resolvePath(this.#config.certificateDir),
+      automaticallyAcceptUnknownCertificate: this.#config.acceptUnknownServerCertificate,
+      name: 'dayi-agent',
+    });
+    await cm.initialize();
+    return cm;
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#wake = done;
+    });
+  }
+
+  /** Reports a node's problem once until it changes (or the connection is rebuilt). */
+  #nodeProblem(key: string, message: string, context: Record<string, unknown>): void {
+    if (this.#nodeProblems.get(key) === message) return;
+    this.#nodeProblems.set(key, message);
+    this.#report(new Error(message), context);
+  }
+
+  #onMetric(item: MetricItem, dv: DataValue): void {
+    const context = { ...describeAddress(item.address), metric: item.metric };
+    if (dv.statusCode.isNotGood()) {
+      this.#nodeProblem(item.metric, `bad status ${dv.statusCode.toString()}`, context);
+      return;
+    }
+    let value: number | undefined;
+    if (item.map) {
+      const text = dataValueText(dv);
+      value = text === undefined ? undefined : mapVendorNumber(text, item.map);
+      if (value === undefined) {
+        this.#nodeProblem(item.metric, `value ${JSON.stringify(text)} is not in the node's map`, context);
+        return;
+      }
+    } else {
+      value = dataValueNumber(dv);
+      if (value === undefined) {
+        this.#nodeProblem(item.metric, `value of type ${dv.value.dataType} is not a number`, context);
+        return;
+      }
+    }
+    this.#nodeProblems.delete(item.metric);
+    // 12 significant digits: plenty for any meter, and 7 200 000 ms / 3 600 000 stays 2, not 1.9999999999999998.
+    const scaled =
+      item.scale === 1 && item.offset === 0
+        ? value
+        : Number((value * item.scale + item.offset).toPrecision(12));
+    this.#sink?.reading({
+      ts: timestampOf(dv),
+      metrics: { [item.metric]: scaled },
+    });
+  }
+
+  #onState(item: StateItem, key: string, dv: DataValue): void {
+    const context = { ...describeAddress(item.address), resolved: key, state: true };
+    let state: State | undefined;
+    if (dv.statusCode.isNotGood()) {
+      // Bad_StateNotActive and friends: this machine says nothing now (LADS units while asleep).
+      state = undefined;
+    } else {
+      const text = dataValueText(dv);
+      state = text === undefined ? undefined : mapVendorState(text, item.map);
+      if (state === undefined)
+        this.#nodeProblem(`state ${key}`, `state ${JSON.stringify(text)} is not in state.map`, context);
+      else this.#nodeProblems.delete(`state ${key}`);
+    }
+    this.#sourceStates.set(key, { state, dominant: item.dominant });
+    const combined = combineStates(this.#sourceStates.values());
+    if (combined === undefined || combined === this.#lastState) return;
+    this.#lastState = combined;
+    this.#sink?.reading({ ts: timestampOf(dv), metrics: {}, state: combined });
+  }
+}

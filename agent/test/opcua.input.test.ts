@@ -1,0 +1,177 @@
+/**
+ * The opcua input against a real node-opcua server (a child process, see fixtures/opcua/server.ts).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { create, schema } from '../src/inputs/opcua/index.ts';
+import type { Input } from '../src/inputs/types.ts';
+import { FIXTURE_USER, type FixtureServer, startFixtureServer } from './helpers/opcua-server.ts';
+import { eventually, RecordingSink } from './helpers/opcua-sink.ts';
+
+const PROFILES = fileURLToPath(new URL('../../firmware-configs', import.meta.url));
+const MACHINE = 'machinery:Machines/DemoMachine';
+const ITEM_STATE = `${MACHINE}/machinery:MachineryBuildingBlocks/machinery:MachineryItemState/CurrentState`;
+
+let dir: string;
+let server: FixtureServer;
+const inputs: Input[] = [];
+
+function makeInput(raw: Record<string, unknown>): Input {
+  const config = schema.parse({
+    type: 'opcua',
+    endpoint: server.endpoint,
+    certificateDir: join(dir, 'client-pki'),
+    acceptUnknownServerCertificate: true,
+    samplingInterval: '100ms',
+    publishingInterval: '100ms',
+    reconnect: { minDelay: '200ms', maxDelay: '1s' },
+    ...raw,
+  });
+  const input = create(config, {
+    instrumentId: 'T-1',
+    log: pino({ level: 'silent' }),
+    profilesDir: PROFILES,
+  });
+  inputs.push(input);
+  return input;
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'dayi-opcua-'));
+  server = await startFixtureServer({ pki: join(dir, 'server-pki') });
+});
+
+afterAll(async () => {
+  await Promise.all(inputs.map((i) => i.stop()));
+  await server?.kill('SIGTERM');
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('opcua input', () => {
+  it('reads metrics and state by node id and by browse path, drops changes inside the deadband, and reports an unresolvable node while the others go on', async () => {
+    await server.set('power', 3.5);
+    await server.set('itemState', 'NotExecuting');
+    const input = makeInput({
+      deadband: { type: 'absolute', value: 5 },
+      nodes: [
+        { nodeId: server.ids.power, metric: 'power_w' },
+        {
+          browsePath: `${MACHINE}/machinery:MachineryBuildingBlocks/di:OperationCounters/di:PowerOnDuration`,
+          metric: 'power_on_hours',
+          scale: 1 / 3_600_000,
+        },
+        { browsePath: `${MACHINE}/NoSuchNode`, metric: 'missing_w' },
+      ],
+      state: {
+        browsePath: ITEM_STATE,
+        map: { NotExecuting: 'idle', Executing: 'running', OutOfService: 'fault' },
+      },
+    });
+    const sink = new RecordingSink();
+    await input.start(sink);
+
+    await sink.waitFor('power_w 3.5', () => sink.values('power_w').includes(3.5));
+    await sink.waitFor('power_on_hours 2', () => sink.values('power_on_hours').includes(2));
+    await sink.waitFor('state idle', () => sink.states().includes('idle'));
+    expect(input.link().connected).toBe(true);
+
+    const missing = await sink.waitFor('an error for the missing node', () =>
+      sink.errors.find((e) => e.context.browsePath === `${MACHINE}/NoSuchNode`),
+    );
+    expect(missing.context).toMatchObject({ endpoint: server.endpoint, metric: 'missing_w' });
+    expect(missing.err.message).toContain('no NoSuchNode under machinery:Machines/DemoMachine');
+    expect(missing.err.message).toContain('ActivePower');
+
+    // 3.5 -> 7 moves by 3.5, inside the 5 W deadband: never delivered. 7 -> 30 is delivered.
+    await server.set('power', 7);
+    await new Promise((r) => setTimeout(r, 600));
+    await server.set('power', 30);
+    await sink.waitFor('power_w 30', () => sink.values('power_w').includes(30));
+    expect(sink.values('power_w')).not.toContain(7);
+
+    await server.set('itemState', 'Executing');
+    await sink.waitFor('state running', () => sink.states().at(-1) === 'running');
+    await server.set('itemState', 'OutOfService');
+    await sink.waitFor('state fault (a vendor fault)', () => sink.states().at(-1) === 'fault');
+  });
+
+  it('reads state, operation mode and counters through the opcua-machinery and opcua-lads profiles', async () => {
+    await server.set('itemState', 'NotExecuting');
+    await server.set('deviceState', 'Operate');
+    await server.set('pumpState', 'Stopped');
+    await server.set('ovenState', 'Stopped');
+    const machinery = makeInput({ profile: 'opcua-machinery' });
+    const lads = makeInput({ profile: 'opcua-lads' });
+    const m = new RecordingSink();
+    const l = new RecordingSink();
+    await machinery.start(m);
+    await lads.start(l);
+
+    await m.waitFor('machinery state idle', () => m.states().includes('idle'));
+    await m.waitFor('operation_mode Processing (3)', () => m.values('operation_mode').includes(3));
+    const hours = await m.waitFor('power_on_hours', () => m.values('power_on_hours')[0]);
+    expect(hours).toBeCloseTo(2, 9);
+    const opHours = await m.waitFor('operation_hours', () => m.values('operation_hours')[0]);
+    expect(opHours).toBeCloseTo(1, 9);
+    await server.set('itemState', 'Executing');
+    await m.waitFor('machinery state running', () => m.states().at(-1) === 'running');
+    // The fixture has no OperationCycleCounter: optional, so not an error.
+    expect(m.errors.map((e) => e.err.message)).toEqual([]);
+
+    await l.waitFor('LADS idle (device Operate, units Stopped)', () => l.states().includes('idle'));
+    await server.set('pumpState', 'Running');
+    await l.waitFor('LADS running (one unit Running)', () => l.states().at(-1) === 'running');
+    await server.set('ovenState', 'Aborted');
+    await l.waitFor('LADS fault (one unit Aborted)', () => l.states().at(-1) === 'fault');
+    await server.set('ovenState', 'Stopped');
+    await server.set('pumpState', 'Stopped');
+    await l.waitFor('LADS idle again', () => l.states().at(-1) === 'idle');
+    await server.set('pumpState', 'Running');
+    await l.waitFor('LADS running again', () => l.states().at(-1) === 'running');
+    await server.set('deviceState', 'Shutdown');
+    await l.waitFor(
+      'LADS off: the device state wins over a unit still Running',
+      () => l.states().at(-1) === 'off',
+    );
+    expect(l.errors.map((e) => e.err.message)).toEqual([]);
+  });
+
+  it('connects with SignAndEncrypt / Basic256Sha256 and a user, and reports a wrong password with context', async () => {
+    await server.set('power', 42);
+    const good = makeInput({
+      securityMode: 'SignAndEncrypt',
+      username: FIXTURE_USER.userName,
+      password: FIXTURE_USER.password,
+      nodes: [{ nodeId: server.ids.power, metric: 'power_w' }],
+    });
+    const bad = makeInput({
+      securityMode: 'SignAndEncrypt',
+      securityPolicy: 'Basic256Sha256',
+      username: FIXTURE_USER.userName,
+      password: 'wrong-password',
+      nodes: [{ nodeId: server.ids.power, metric: 'power_w' }],
+    });
+    const g = new RecordingSink();
+    const b = new RecordingSink();
+    await good.start(g);
+    await bad.start(b);
+
+    await g.waitFor('power_w 42 over an encrypted channel', () => g.values('power_w').includes(42));
+    expect(good.link().connected).toBe(true);
+
+    const refused = await b.waitFor('the wrong password reported', () => b.errors[0]);
+    expect(refused.err.message).toMatch(/session refused \(user technician\)/);
+    expect(refused.err.message).toMatch(
+      /BadUserAccessDenied|BadIdentityTokenRejected|BadIdentityTokenInvalid/,
+    );
+    expect(refused.context).toMatchObject({ endpoint: server.endpoint, user: 'technician' });
+    expect(JSON.stringify(refused.context) + refused.err.message).not.toContain('wrong-password');
+    await eventually('link shows the error', () => (bad.link().lastError ?? '').includes('session refused'));
+    expect(bad.link().connected).toBe(false);
+    expect(b.readings).toEqual([]);
+  });
+});
