@@ -8,6 +8,7 @@
  * (`agent.yaml` `instruments[].inputs[]`) is the discriminated union of these schemas on `type`.
  */
 import { z } from 'zod';
+import * as modbus from './modbus/index.ts';
 import * as serial from './serial/index.ts';
 import * as simulated from './simulated/index.ts';
 import type { Input, InputDeps } from './types.ts';
@@ -15,6 +16,7 @@ import type { Input, InputDeps } from './types.ts';
 export const INPUT_MODULES = [
   simulated,
   serial,
+  modbus,
   // modbus, opcua, serial: one line each, e.g. `modbus,` after `import * as modbus from './modbus/index.ts';`
 ] as const;
 
