@@ -60,7 +60,9 @@ const message = fc.oneof(
 );
 
 /** Messages with seq per (instrument, kind), some repeated (replays), in a shuffled arrival order. */
-function toMessages(specs: fc.infer<typeof message>[], repeats: number[]): Message[] {
+type Spec = typeof message extends fc.Arbitrary<infer T> ? T : never;
+
+function toMessages(specs: Spec[], repeats: number[]): Message[] {
   const seqs = new Map<string, number>();
   const out: Message[] = specs.map((s, i) => {
     const key = `${s.id}/${s.kind}`;
