@@ -141,11 +141,13 @@ export class Outbox {
   /** Appends a message, giving it the next seq of its kind; returns it as it will be published. */
   append(kind: OutboxKind, body: Record<string, unknown> & { ts: number }): OutboxMessage {
     this.assertOpen();
+    // Report a gap only once the pressure is clearly over (half empty), not between two drops:
+    // otherwise a long outage would fill the outbox with data_gap events, which are never dropped.
+    if (this.meta.gap && this.bytes <= this.maxBytes / 2) this.flushGap(body.ts);
     const id = this.meta.nextId;
     const seq = this.meta.seq[kind] + 1;
     const payload = { ...body, ts: body.ts, seq };
     const line = encodeRecord({ id, kind, payload });
-    if (this.meta.gap && this.bytes + line.length <= this.maxBytes) this.flushGap(body.ts);
     if (kind === 'telemetry' || this.bytes + line.length > this.maxBytes) this.makeRoom(line.length);
     this.meta.nextId = id + 1;
     this.meta.seq[kind] = seq;
@@ -154,8 +156,8 @@ export class Outbox {
   }
 
   /**
-   * Appends the pending `data_gap` event, if telemetry was dropped. The outbox does this itself as soon
-   * as there is room again; the session also calls it on connect. The event may exceed the bound.
+   * Appends the pending `data_gap` event, if telemetry was dropped. The outbox does this itself once
+   * it is half empty again (after the backlog drained). The event may exceed the bound.
    */
   flushGap(ts: number): OutboxMessage | null {
     const gap = this.meta.gap;
@@ -208,7 +210,7 @@ export class Outbox {
     if (this.closed) return;
     this.inflight.delete(id);
     const e = this.byId.get(id);
-    if (!e || e.status !== 0) return;
+    if (e?.status !== 0) return;
     e.status = 1;
     this.byId.delete(id);
     e.seg.live--;

@@ -82,7 +82,6 @@ export class InstrumentSession {
       client.options.reconnectPeriod = this.backoff;
       this.log.info({ url: m.url }, 'mqtt connected');
       this.publishStatus();
-      this.opts.outbox.flushGap(this.opts.now());
       this.pump();
     });
     client.on('reconnect', () => {
