@@ -1,0 +1,66 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { CollectorConfig, Role } from '../config.ts';
+import { ApiError } from './errors.ts';
+
+/** What a route needs; each role is granted a set of these (SPEC "REST API" roles). */
+export const PERMISSIONS = [
+  'read',
+  'registry:write',
+  'bookings:write',
+  'alerts:ack',
+  'reports:read',
+  'agents:register',
+] as const;
+export type Permission = (typeof PERMISSIONS)[number];
+
+export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
+  platform: ['read', 'registry:write', 'bookings:write'],
+  manager: ['read', 'alerts:ack'],
+  auditor: ['read', 'reports:read'],
+  technician: ['read', 'agents:register'],
+  admin: PERMISSIONS,
+};
+
+export interface ApiPrincipal {
+  name: string;
+  role: Role;
+}
+
+interface StoredKey extends ApiPrincipal {
+  digest: Buffer;
+}
+
+const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest();
+
+/**
+ * Keys are kept only as SHA-256 digests once loaded, and a presented key is compared with every
+ * configured digest in constant time, so neither timing nor a heap dump gives a key away.
+ */
+export function createKeyring(apiKeys: CollectorConfig['apiKeys']) {
+  const keys: StoredKey[] = apiKeys.map((k) => ({ name: k.name, role: k.role, digest: sha256(k.key) }));
+
+  function identify(presented: string): ApiPrincipal | null {
+    const digest = sha256(presented);
+    let found: StoredKey | null = null;
+    for (const k of keys) {
+      // No early exit: every key is compared whatever matched.
+      if (timingSafeEqual(k.digest, digest) && !found) found = k;
+    }
+    return found ? { name: found.name, role: found.role } : null;
+  }
+
+  /** Resolves the Authorization header to a principal allowed `permission`, or throws 401/403. */
+  function authorize(header: string | undefined, permission: Permission): ApiPrincipal {
+    const m = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
+    if (!m) throw new ApiError('unauthorized', 'an API key is required: Authorization: Bearer <api key>');
+    const principal = identify(m[1]!);
+    if (!principal) throw new ApiError('unauthorized', 'the API key is not valid');
+    if (!ROLE_PERMISSIONS[principal.role].includes(permission)) {
+      throw new ApiError('forbidden', `role ${principal.role} may not ${permission}`);
+    }
+    return principal;
+  }
+
+  return { identify, authorize };
+}
+export type Keyring = ReturnType<typeof createKeyring>;

@@ -1,0 +1,109 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { isQueryError } from '../query/errors.ts';
+
+/**
+ * The one table of API error codes. Every error answer is `{"error":{"code","message"}}` with one
+ * of these codes and its HTTP status; `message` names the bad field or parameter.
+ * `docs/api.md` documents the same table (a test checks that they agree).
+ */
+export const ERROR_CODES = {
+  unauthorized: { status: 401, description: 'No API key, or an API key that is not configured.' },
+  forbidden: { status: 403, description: 'The API key is valid but its role may not do this.' },
+  not_found: { status: 404, description: 'No such route.' },
+  instrument_not_found: { status: 404, description: 'No instrument with this id in the registry.' },
+  invalid_params: {
+    status: 400,
+    description: 'A path parameter is malformed (e.g. an invalid instrument id).',
+  },
+  invalid_query: { status: 400, description: 'A query parameter is missing or malformed.' },
+  invalid_body: { status: 400, description: 'The JSON body is missing, not JSON, or fails validation.' },
+  id_mismatch: {
+    status: 400,
+    description: 'The body names an instrument id other than the one in the path.',
+  },
+  unsupported_media_type: { status: 415, description: 'The body is not `application/json`.' },
+  payload_too_large: { status: 413, description: 'The body is larger than the server accepts.' },
+  store_unavailable: { status: 503, description: 'The store cannot be read (`/healthz`).' },
+  internal: { status: 500, description: 'An unexpected error; the collector logs it with the request id.' },
+} as const satisfies Record<string, { status: number; description: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export interface ErrorBody {
+  error: { code: ErrorCode; message: string };
+}
+
+/** An error a handler throws on purpose; the error handler answers it with its code's status. */
+export class ApiError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  constructor(code: ErrorCode, message: string) {
+    super(message);
+    this.name = 'ApiError';
+    this.code = code;
+    this.status = ERROR_CODES[code].status;
+  }
+}
+
+export function errorBody(code: ErrorCode, message: string): ErrorBody {
+  return { error: { code, message } };
+}
+
+const VALIDATION_CODE: Record<string, ErrorCode> = {
+  params: 'invalid_params',
+  querystring: 'invalid_query',
+  body: 'invalid_body',
+  headers: 'invalid_query',
+};
+
+/** Maps anything thrown in a route to the error table; unexpected errors are logged, not shown. */
+export function classifyError(err: FastifyError | ApiError | Error): { code: ErrorCode; message: string } {
+  if (err instanceof ApiError) return { code: err.code, message: err.message };
+  // Queries check their inputs too; the route schemas normally catch the same mistakes first.
+  if (isQueryError(err)) {
+    if (err.code === 'not_found') return { code: 'instrument_not_found', message: err.message };
+    return { code: 'invalid_query', message: err.param ? `query.${err.message}` : err.message };
+  }
+  const fe = err as FastifyError;
+  if (fe.validationContext) {
+    return { code: VALIDATION_CODE[fe.validationContext] ?? 'invalid_query', message: err.message };
+  }
+  switch (fe.code) {
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return { code: 'unsupported_media_type', message: 'body must be application/json' };
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return { code: 'payload_too_large', message: 'body is too large' };
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return { code: 'invalid_body', message: `body: not JSON (${err.message})` };
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return { code: 'invalid_body', message: 'body: a JSON body is required' };
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return { code: 'invalid_body', message: 'body: content-length does not match the body' };
+  }
+  if (fe.statusCode === 400 && err instanceof SyntaxError) {
+    return { code: 'invalid_body', message: `body: not JSON (${err.message})` };
+  }
+  if (fe.statusCode === 400) return { code: 'invalid_body', message: err.message };
+  if (fe.statusCode === 404) return { code: 'not_found', message: err.message };
+  if (fe.statusCode === 415) return { code: 'unsupported_media_type', message: err.message };
+  if (fe.statusCode === 413) return { code: 'payload_too_large', message: err.message };
+  return { code: 'internal', message: 'internal error' };
+}
+
+export function errorHandler(
+  err: FastifyError | ApiError | Error,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): FastifyReply {
+  const { code, message } = classifyError(err);
+  const status = ERROR_CODES[code].status;
+  if (status >= 500) request.log.error({ err }, 'request failed');
+  if (code === 'unauthorized') reply.header('WWW-Authenticate', 'Bearer realm="dayi"');
+  return reply.status(status).send(errorBody(code, message));
+}
+
+export function notFoundHandler(request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  return reply
+    .status(404)
+    .send(errorBody('not_found', `no route ${request.method} ${request.url.split('?')[0]}`));
+}

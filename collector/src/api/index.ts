@@ -1,0 +1,39 @@
+import type { FastifyInstance } from 'fastify';
+import type { CollectorContext } from '../context.ts';
+import { createKeyring, type Permission } from './auth.ts';
+import { registerDocs } from './docs.ts';
+import { healthRoutes } from './health.ts';
+import { v1Routes } from './v1.ts';
+import { jsonSerializerCompiler, zodValidatorCompiler } from './zod.ts';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** What a `/v1` route needs from the caller's role; every `/v1` route names one. */
+    permission?: Permission;
+  }
+}
+
+export interface ApiOptions {
+  ctx: CollectorContext;
+  /** The MQTT port actually listened on (the config may say 0). */
+  mqttPort: () => number;
+  /** Told after the API changed the registry (ingest caches thresholds). */
+  registryChanged: (instrumentId: string) => void;
+}
+
+/** The REST API as one encapsulated plugin: docs first (they collect routes), then the routes. */
+export async function api(
+  app: FastifyInstance,
+  { ctx, mqttPort, registryChanged }: ApiOptions,
+): Promise<void> {
+  app.setValidatorCompiler(zodValidatorCompiler);
+  app.setSerializerCompiler(jsonSerializerCompiler);
+  await registerDocs(app);
+  await app.register(healthRoutes, { ctx, mqttPort });
+  await app.register(v1Routes, {
+    prefix: '/v1',
+    ctx,
+    keyring: createKeyring(ctx.config.apiKeys),
+    registryChanged,
+  });
+}

@@ -1,0 +1,131 @@
+import { inputLinkSchema, instrumentId, STATES } from '@dayi/protocols';
+import { z } from 'zod';
+import { instrumentSchema, thresholdsSchema } from '../config.ts';
+import { isDate } from '../derive/calendar.ts';
+import { MAX_PAGE_LIMIT, MAX_USAGE_DAYS } from '../query/index.ts';
+import { ERROR_CODES } from './errors.ts';
+
+/** Zod schemas of every v1 route: they validate requests and document answers in `/openapi.json`. */
+
+const isoTime = z.string().describe('ISO 8601 time with offset, e.g. 2026-11-29T08:00:00.000+08:00');
+const date = z
+  .string()
+  .refine(isDate, 'must be a date YYYY-MM-DD')
+  .describe('calendar date YYYY-MM-DD in the collector time zone');
+const hours = z.number().describe('hours, rounded to 0.01');
+const share = z.number().min(0).max(1).describe('share of the period with fresh evidence, 0..1');
+
+export const errorResponse = z
+  .object({
+    error: z.object({
+      code: z.enum(Object.keys(ERROR_CODES) as [keyof typeof ERROR_CODES, ...(keyof typeof ERROR_CODES)[]]),
+      message: z.string().describe('what was wrong, naming the field or parameter'),
+    }),
+  })
+  .describe('error');
+
+export const idParams = z.object({
+  id: instrumentId.describe('instrument id (the platform instrument code)'),
+});
+
+export const listQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(MAX_PAGE_LIMIT).default(100).describe('page size'),
+  cursor: z.string().min(1).max(200).optional().describe('`next` of the previous page'),
+});
+
+export const usageQuery = z
+  .object({ from: date, to: date.describe('last date included') })
+  .superRefine((q, ctx) => {
+    if (!isDate(q.from) || !isDate(q.to)) return;
+    if (q.to < q.from) ctx.addIssue({ code: 'custom', path: ['to'], message: 'must not be before from' });
+    const days = (Date.parse(q.to) - Date.parse(q.from)) / 86_400_000 + 1;
+    if (days > MAX_USAGE_DAYS) {
+      ctx.addIssue({ code: 'custom', path: ['to'], message: `at most ${MAX_USAGE_DAYS} days from from` });
+    }
+  });
+
+export const idleQuery = z.object({
+  days: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(3650)
+    .optional()
+    .describe("idle after this many days without power; default: each instrument's idleDays"),
+});
+
+/** PUT body: an instrument of the registry; `id` may be left out (the path names it). */
+export const instrumentBody = instrumentSchema.partial({ id: true });
+
+const derivedState = z.enum([...STATES, 'unknown']);
+
+export const instrumentSummary = z.object({
+  id: z.string(),
+  name: z.string().nullable(),
+  org: z.string().nullable(),
+  category: z.string().nullable(),
+  state: derivedState.describe('current state; unknown when the evidence is older than offlineAfter'),
+  stateSince: isoTime.nullable(),
+  online: z.boolean().describe('whether the evidence is fresh'),
+  lastSeen: isoTime.nullable(),
+  lastPoweredAt: isoTime.nullable(),
+  lastRunningAt: isoTime.nullable(),
+});
+
+export const instrumentDetail = instrumentSummary
+  .extend({
+    quotaHours: z
+      .number()
+      .nullable()
+      .describe('null for an instrument that reports but was never registered'),
+    idleDays: z.number().int().describe('the idle threshold that applies: its own, else the configuration'),
+    thresholds: thresholdsSchema.nullable(),
+    agent: z
+      .object({ id: z.string(), version: z.string().nullable(), inputs: z.array(inputLinkSchema) })
+      .nullable()
+      .describe('the agent that last reported its status, with the link state of its inputs'),
+  })
+  .describe('instrument');
+
+export const instrumentList = z
+  .object({
+    items: z.array(instrumentSummary),
+    next: z.string().nullable().describe('cursor of the next page, null on the last page'),
+  })
+  .describe('a page of instruments');
+
+const usageFigures = z.object({ poweredHours: hours, runningHours: hours, coverage: share });
+
+export const usageResponse = z
+  .object({
+    id: z.string(),
+    from: z.string(),
+    to: z.string(),
+    ...usageFigures.shape,
+    days: z.array(z.object({ date: z.string(), ...usageFigures.shape })),
+  })
+  .describe('usage hours per calendar day');
+
+export const idleResponse = z
+  .object({
+    items: z.array(
+      z.object({
+        id: z.string(),
+        org: z.string().nullable(),
+        lastPoweredAt: isoTime.nullable(),
+        idleDays: z.number().int().describe('whole days since last powered'),
+      }),
+    ),
+    neverReported: z.array(
+      z.object({ id: z.string(), org: z.string().nullable(), name: z.string().nullable() }),
+    ),
+  })
+  .describe('idle instruments, and registered ones that never reported');
+
+export const healthResponse = z
+  .object({
+    status: z.enum(['ok', 'error']),
+    mqtt: z.object({ port: z.number().int() }),
+    store: z.enum(['ok', 'error']),
+  })
+  .describe('liveness of the collector');

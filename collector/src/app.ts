@@ -1,0 +1,128 @@
+import type { DatabaseSync } from 'node:sqlite';
+import { ConfigError } from '@dayi/protocols';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import { type Logger, pino } from 'pino';
+import { errorHandler, notFoundHandler } from './api/errors.ts';
+import httpMetrics from './api/http-metrics.ts';
+import { api } from './api/index.ts';
+import { type Broker, startBroker } from './broker/index.ts';
+import { type CollectorConfig, type CollectorConfigInput, collectorConfigSchema } from './config.ts';
+import type { CollectorContext } from './context.ts';
+import { createIngest, type Ingest } from './ingest/index.ts';
+import { createMetrics } from './metrics.ts';
+import { recomputeDirty, seedRegistry } from './query/index.ts';
+import { openDatabase } from './store/sqlite.ts';
+
+export interface BuildOptions {
+  /** Wall clock for derivations ("now" of idle and online); tests fix it. */
+  now?: () => number;
+  /** A pino logger to use, `false` for silence, `true`/absent for one at `log.level`. */
+  logger?: Logger | boolean;
+  /** How often dirty days are recomputed in the background, ms (queries also recompute on demand). */
+  recomputeEveryMs?: number;
+}
+
+/** What `build()` exposes to its caller (CLI, tests, demo) besides the HTTP routes. */
+export interface DayiHandle {
+  ctx: CollectorContext;
+  ingest: Ingest;
+  /** The MQTT port actually listened on (`mqtt.port: 0` picks a free one). */
+  mqttPort: number;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    dayi: DayiHandle;
+  }
+}
+
+/** Secrets never reach the log: headers, and the parts of the config that hold keys and passwords. */
+export const LOG_REDACT = [
+  'req.headers.authorization',
+  'headers.authorization',
+  'authorization',
+  'password',
+  '*.password',
+  'key',
+  '*.key',
+  'config.apiKeys',
+  'config.agents',
+];
+
+function makeLogger(config: CollectorConfig, logger: BuildOptions['logger']): Logger {
+  if (logger && typeof logger === 'object') return logger;
+  if (logger === false) return pino({ level: 'silent' });
+  return pino({ level: config.log.level, redact: { paths: LOG_REDACT, censor: '[redacted]' } });
+}
+
+function parseConfig(config: CollectorConfigInput | CollectorConfig): CollectorConfig {
+  const r = collectorConfigSchema.safeParse(config);
+  if (r.success) return r.data;
+  throw new ConfigError(r.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })));
+}
+
+/**
+ * The collector as one Fastify instance: SQLite store, registry seed, durable ingest, the embedded
+ * MQTT broker and the REST API. `app.close()` tears down in reverse: broker (no new messages),
+ * ingest (flush), then the store.
+ */
+export async function build(
+  input: CollectorConfigInput | CollectorConfig,
+  opts: BuildOptions = {},
+): Promise<FastifyInstance> {
+  const config = parseConfig(input);
+  const log = makeLogger(config, opts.logger);
+  const db = openDatabase(config.store.sqlite, { sync: config.store.sync });
+  const ctx: CollectorContext = { config, db, metrics: createMetrics(), log, now: opts.now ?? Date.now };
+
+  let ingest: Ingest | undefined;
+  let broker: Broker | undefined;
+  try {
+    seedRegistry(ctx, config.instruments);
+    ingest = createIngest(ctx);
+    broker = await startBroker(ctx, ingest);
+  } catch (err) {
+    await ingest?.close().catch(() => {});
+    closeDb(db);
+    throw err;
+  }
+  const started = { ingest, broker };
+
+  // Per-request lines only when debugging: Prometheus scrapes and platform polls would drown the log.
+  const verbose = config.log.level === 'debug' || config.log.level === 'trace';
+  const app = Fastify({
+    loggerInstance: log as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: !verbose }),
+  });
+  app.decorate('dayi', { ctx, ingest, mqttPort: broker.port } satisfies DayiHandle);
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler(notFoundHandler);
+  await app.register(httpMetrics, { metrics: ctx.metrics });
+  await app.register(api, {
+    ctx,
+    mqttPort: () => started.broker.port,
+    registryChanged: (id: string) => started.ingest.invalidate(id),
+  });
+
+  // Late messages leave days dirty; recomputing in the background keeps queries quick.
+  const timer = setInterval(() => {
+    try {
+      recomputeDirty(ctx);
+    } catch (err) {
+      log.error({ err }, 'background recompute of dirty days failed');
+    }
+  }, opts.recomputeEveryMs ?? 2000);
+  timer.unref();
+
+  app.addHook('onClose', async () => {
+    clearInterval(timer);
+    await started.broker.close();
+    await started.ingest.close();
+    closeDb(db);
+  });
+  return app;
+}
+
+function closeDb(db: DatabaseSync): void {
+  if (db.isOpen) db.close();
+}
