@@ -9,6 +9,7 @@
  */
 import { z } from 'zod';
 import * as modbus from './modbus/index.ts';
+import * as opcua from './opcua/index.ts';
 import * as serial from './serial/index.ts';
 import * as simulated from './simulated/index.ts';
 import type { Input, InputDeps } from './types.ts';
@@ -17,6 +18,7 @@ export const INPUT_MODULES = [
   simulated,
   serial,
   modbus,
+  opcua,
   // modbus, opcua, serial: one line each, e.g. `modbus,` after `import * as modbus from './modbus/index.ts';`
 ] as const;
 

@@ -9,6 +9,8 @@ import { type BrowsePath, parseBrowsePath } from '@dayi/protocols/opcua/browse-p
 import {
   BrowsePathError,
   browseChildren,
+  dataValueNumber,
+  dataValueText,
   OBJECTS_FOLDER,
   type ResolveContext,
   resolveBrowsePath,
@@ -20,12 +22,13 @@ import {
   type ClientSubscription,
   DataChangeFilter,
   DataChangeTrigger,
+  DataType,
   type DataValue,
   DeadbandType,
   MessageSecurityMode,
   NodeClass,
   type NodeId,
-  type OPCUACertificateManager,
+  OPCUACertificateManager,
   OPCUAClient,
   resolveNodeId,
   SecurityPolicy,
@@ -37,10 +40,45 @@ import {
 import { describeAddress, type MetricItem, type NodeAddress, type ReadPlan, type StateItem } from './plan.ts';
 import type { OpcuaInputConfig } from './schema.ts';
 
+/** A data change as plain values, so the supervisor never loads node-opcua itself. */
+export interface Sample {
+  /** Event time: the source timestamp, else the server's, else arrival. */
+  ts: number;
+  /** The status code's text when it is not Good (the value is then meaningless). */
+  bad: string | undefined;
+  number: number | undefined;
+  text: string | undefined;
+  dataType: string;
+}
+
+export function toSample(dv: DataValue): Sample {
+  return {
+    ts: dv.sourceTimestamp?.getTime() ?? dv.serverTimestamp?.getTime() ?? Date.now(),
+    bad: dv.statusCode.isNotGood() ? dv.statusCode.toString() : undefined,
+    number: dataValueNumber(dv),
+    text: dataValueText(dv),
+    dataType: DataType[dv.value.dataType] ?? String(dv.value.dataType),
+  };
+}
+
+/** The agent's client PKI: the certificate is generated there on first use and kept. */
+export async function createCertificateManager(
+  rootFolder: string,
+  acceptUnknownServerCertificate: boolean,
+): Promise<OPCUACertificateManager> {
+  const cm = new OPCUACertificateManager({
+    rootFolder,
+    automaticallyAcceptUnknownCertificate: acceptUnknownServerCertificate,
+    name: 'dayi-agent',
+  });
+  await cm.initialize();
+  return cm;
+}
+
 export interface ConnectionHandlers {
-  metric(item: MetricItem, dv: DataValue): void;
+  metric(item: MetricItem, sample: Sample): void;
   /** `key` tells apart the nodes of one state source (a `*` path matches several units). */
-  state(item: StateItem, key: string, dv: DataValue): void;
+  state(item: StateItem, key: string, sample: Sample): void;
   /** A problem with one node; the connection goes on. */
   nodeError(err: Error, context: Record<string, unknown>): void;
   /** An optional profile node that this server does not have. */
@@ -272,7 +310,7 @@ export async function openConnection(opts: OpenOptions): Promise<Connection> {
       try {
         const [nodeId] = await resolve(m.address);
         await monitor(nodeId!, { ...context, resolved: nodeId!.toString() }, m.map === undefined, (dv) =>
-          handlers.metric(m, dv),
+          handlers.metric(m, toSample(dv)),
         );
       } catch (err) {
         if (m.optional && err instanceof BrowsePathError) handlers.missingOptional(m.address, err.message);
@@ -284,7 +322,9 @@ export async function openConnection(opts: OpenOptions): Promise<Connection> {
       try {
         for (const nodeId of await resolve(s.address)) {
           const key = nodeId.toString();
-          await monitor(nodeId, { ...context, resolved: key }, false, (dv) => handlers.state(s, key, dv));
+          await monitor(nodeId, { ...context, resolved: key }, false, (dv) =>
+            handlers.state(s, key, toSample(dv)),
+          );
         }
       } catch (err) {
         if (s.optional && err instanceof BrowsePathError) handlers.missingOptional(s.address, err.message);

@@ -10,7 +10,6 @@
  */
 import { resolve as resolvePath } from 'node:path';
 import type { State } from '@dayi/protocols';
-import { dataValueNumber, dataValueText } from '@dayi/protocols/opcua/client.ts';
 import { loadOpcuaProfile } from '@dayi/protocols/opcua/profile.ts';
 import {
   combineStates,
@@ -18,14 +17,18 @@ import {
   mapVendorState,
   type SourceState,
 } from '@dayi/protocols/opcua/state.ts';
-import { type DataValue, OPCUACertificateManager } from 'node-opcua';
+import type { OPCUACertificateManager } from 'node-opcua';
 import type { Input, InputDeps, InputLink, InputSink } from '../types.ts';
-import { ConnectError, type Connection, openConnection } from './connection.ts';
+import type { Connection, Sample } from './connection.ts';
 import { buildPlan, describeAddress, type MetricItem, type ReadPlan, type StateItem } from './plan.ts';
 import { type OpcuaInputConfig, schema } from './schema.ts';
 
-export { buildPlan } from './plan.ts';
-export type { OpcuaInputConfig };
+/**
+ * node-opcua costs ~0.8 s and ~90 MB RSS to load: it is loaded when an opcua input starts, never
+ * by agents (or `config check`) that have no opcua input.
+ */
+const loadConnection = () => import('./connection.ts');
+
 export { schema };
 
 /** Backoff before the next attempt: minDelay doubling up to maxDelay, ±20 % jitter. */
@@ -37,10 +40,6 @@ export function reconnectDelay(
 ): number {
   const base = Math.min(maxDelay, minDelay * 2 ** Math.min(attempt, 30));
   return Math.round(base * (0.8 + 0.4 * random()));
-}
-
-function timestampOf(dv: DataValue): number {
-  return dv.sourceTimestamp?.getTime() ?? dv.serverTimestamp?.getTime() ?? Date.now();
 }
 
 export function create(config: OpcuaInputConfig, deps: InputDeps): Input {
@@ -113,12 +112,16 @@ class OpcuaInput implements Input {
       return;
     }
     const plan = this.#plan;
+    const { openConnection, ConnectError, createCertificateManager } = await loadConnection();
     const { minDelay, maxDelay } = this.#config.reconnect;
     let attempt = 0;
     let lastFailure: string | undefined;
     while (!this.#stopped) {
       try {
-        this.#certificateManager ??= await this.#makeCertificateManager();
+        this.#certificateManager ??= await createCertificateManager(
+          resolvePath(this.#config.certificateDir),
+          this.#config.acceptUnknownServerCertificate,
+        );
         this.#nodeProblems.clear();
         const conn = await openConnection({
           config: this.#config,
@@ -168,16 +171,6 @@ class OpcuaInput implements Input {
     }
   }
 
-  async #makeCertificateManager(): Promise<OPCUACertificateManager> {
-    const cm = new OPCUACertificateManager({
-      rootFolder: resolvePath(this.#config.certificateDir),
-      automaticallyAcceptUnknownCertificate: this.#config.acceptUnknownServerCertificate,
-      name: 'dayi-agent',
-    });
-    await cm.initialize();
-    return cm;
-  }
-
   #sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const timer = setTimeout(done, ms);
@@ -196,24 +189,27 @@ class OpcuaInput implements Input {
     this.#report(new Error(message), context);
   }
 
-  #onMetric(item: MetricItem, dv: DataValue): void {
+  #onMetric(item: MetricItem, sample: Sample): void {
     const context = { ...describeAddress(item.address), metric: item.metric };
-    if (dv.statusCode.isNotGood()) {
-      this.#nodeProblem(item.metric, `bad status ${dv.statusCode.toString()}`, context);
+    if (sample.bad !== undefined) {
+      this.#nodeProblem(item.metric, `bad status ${sample.bad}`, context);
       return;
     }
     let value: number | undefined;
     if (item.map) {
-      const text = dataValueText(dv);
-      value = text === undefined ? undefined : mapVendorNumber(text, item.map);
+      value = sample.text === undefined ? undefined : mapVendorNumber(sample.text, item.map);
       if (value === undefined) {
-        this.#nodeProblem(item.metric, `value ${JSON.stringify(text)} is not in the node's map`, context);
+        this.#nodeProblem(
+          item.metric,
+          `value ${JSON.stringify(sample.text)} is not in the node's map`,
+          context,
+        );
         return;
       }
     } else {
-      value = dataValueNumber(dv);
+      value = sample.number;
       if (value === undefined) {
-        this.#nodeProblem(item.metric, `value of type ${dv.value.dataType} is not a number`, context);
+        this.#nodeProblem(item.metric, `value of type ${sample.dataType} is not a number`, context);
         return;
       }
     }
@@ -223,29 +219,27 @@ class OpcuaInput implements Input {
       item.scale === 1 && item.offset === 0
         ? value
         : Number((value * item.scale + item.offset).toPrecision(12));
-    this.#sink?.reading({
-      ts: timestampOf(dv),
-      metrics: { [item.metric]: scaled },
-    });
+    this.#sink?.reading({ ts: sample.ts, metrics: { [item.metric]: scaled } });
   }
 
-  #onState(item: StateItem, key: string, dv: DataValue): void {
+  #onState(item: StateItem, key: string, sample: Sample): void {
     const context = { ...describeAddress(item.address), resolved: key, state: true };
     let state: State | undefined;
-    if (dv.statusCode.isNotGood()) {
-      // Bad_StateNotActive and friends: this machine says nothing now (LADS units while asleep).
-      state = undefined;
-    } else {
-      const text = dataValueText(dv);
-      state = text === undefined ? undefined : mapVendorState(text, item.map);
+    if (sample.bad === undefined) {
+      state = sample.text === undefined ? undefined : mapVendorState(sample.text, item.map);
       if (state === undefined)
-        this.#nodeProblem(`state ${key}`, `state ${JSON.stringify(text)} is not in state.map`, context);
+        this.#nodeProblem(
+          `state ${key}`,
+          `state ${JSON.stringify(sample.text)} is not in state.map`,
+          context,
+        );
       else this.#nodeProblems.delete(`state ${key}`);
     }
+    // A bad status (Bad_StateNotActive of a LADS unit while the device sleeps) leaves it unknown.
     this.#sourceStates.set(key, { state, dominant: item.dominant });
     const combined = combineStates(this.#sourceStates.values());
     if (combined === undefined || combined === this.#lastState) return;
     this.#lastState = combined;
-    this.#sink?.reading({ ts: timestampOf(dv), metrics: {}, state: combined });
+    this.#sink?.reading({ ts: sample.ts, metrics: {}, state: combined });
   }
 }
