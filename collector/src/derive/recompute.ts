@@ -4,10 +4,13 @@
  *
  * A stored day is final once it was computed at or after dayEnd + offlineAfter: from then on no
  * passing of time changes it (the last observation before dayEnd has gone stale), only new
- * messages, and those mark it dirty again.
+ * messages, and those mark it dirty again. A day that is not final yet (today, or yesterday for
+ * offlineAfter past midnight) is computed at query time instead, so `recomputeDirty` leaves its
+ * mark in place by default and stores it once it is final: a fleet reporting every few seconds
+ * then costs the background job nothing until midnight.
  */
 import type { CollectorContext } from '../context.ts';
-import { addDays, dayBounds } from './calendar.ts';
+import { addDays, dateOf, dayBounds } from './calendar.ts';
 import { inTransaction, loadObservations, writeDailyUsage } from './store.ts';
 import { type DayUsage, usageByDay } from './usage.ts';
 
@@ -16,22 +19,30 @@ export interface RecomputeOptions {
   instrumentId?: string;
   /** Only dirty days up to this date (YYYY-MM-DD, included). */
   upTo?: string;
+  /** Also store days that are not final yet (they will be recomputed at query time anyway). */
+  includePending?: boolean;
 }
 
 /**
- * Recomputes every dirty (instrument, day), upserts `daily_usage` (computed_at = now) and clears
- * the marks, all in one transaction. Returns how many days were recomputed.
+ * Recomputes every dirty (instrument, day) that is final, upserts `daily_usage` (computed_at =
+ * now) and clears those marks, all in one transaction. Returns how many days were recomputed.
  */
 export function recomputeDirty(ctx: CollectorContext, opts: RecomputeOptions = {}): number {
   const { db } = ctx;
+  const now = ctx.now();
+  let upTo = opts.upTo ?? null;
+  if (!opts.includePending) {
+    const lastFinal = lastFinalDate(ctx, now);
+    if (upTo === null || lastFinal < upTo) upTo = lastFinal;
+  }
+  const filter = 'WHERE (?1 IS NULL OR instrument_id = ?1) AND (?2 IS NULL OR date <= ?2)';
+  const args = [opts.instrumentId ?? null, upTo] as const;
+  // Most calls find nothing to do: do not take the write lock for that.
+  if (db.prepare(`SELECT 1 FROM dirty_days ${filter} LIMIT 1`).get(...args) === undefined) return 0;
   return inTransaction(db, () => {
     const rows = db
-      .prepare(
-        `SELECT instrument_id, date FROM dirty_days
-         WHERE (?1 IS NULL OR instrument_id = ?1) AND (?2 IS NULL OR date <= ?2)
-         ORDER BY instrument_id, date`,
-      )
-      .all(opts.instrumentId ?? null, opts.upTo ?? null) as { instrument_id: string; date: string }[];
+      .prepare(`SELECT instrument_id, date FROM dirty_days ${filter} ORDER BY instrument_id, date`)
+      .all(...args) as { instrument_id: string; date: string }[];
     if (rows.length === 0) return 0;
     const byInstrument = new Map<string, string[]>();
     for (const r of rows) {
@@ -39,7 +50,6 @@ export function recomputeDirty(ctx: CollectorContext, opts: RecomputeOptions = {
       dates.push(r.date);
       byInstrument.set(r.instrument_id, dates);
     }
-    const now = ctx.now();
     const clear = db.prepare('DELETE FROM dirty_days WHERE instrument_id = ? AND date = ?');
     for (const [instrumentId, dates] of byInstrument) {
       writeDailyUsage(db, instrumentId, computeDays(ctx, instrumentId, dates, now), now);
@@ -73,6 +83,11 @@ export function computeDays(
 /** Whether a day stored at `computedAt` can no longer change with time alone. */
 export function isFinal(date: string, computedAt: number, ctx: CollectorContext): boolean {
   return computedAt >= dayBounds(date, ctx.config.timezone).end + ctx.config.offlineAfter;
+}
+
+/** The latest date that is final at `now`: its end lies at least offlineAfter in the past. */
+export function lastFinalDate(ctx: CollectorContext, now = ctx.now()): string {
+  return addDays(dateOf(now - ctx.config.offlineAfter, ctx.config.timezone), -1);
 }
 
 function consecutiveRuns(dates: readonly string[]): string[][] {

@@ -51,8 +51,11 @@ export function rederive(ctx: CollectorContext, instrumentId?: string): Rederive
   const { db, config } = ctx;
   const only = instrumentId ?? null;
   return inTransaction(db, () => {
+    // Separate statements for one and for all, so that one instrument uses the indexes.
+    const forOne = only === null ? '' : 'WHERE instrument_id = ?';
+    const params = only === null ? [] : [only];
     for (const table of ['observations', 'instrument_status', 'daily_usage', 'dirty_days']) {
-      db.prepare(`DELETE FROM ${table} WHERE ?1 IS NULL OR instrument_id = ?1`).run(only);
+      db.prepare(`DELETE FROM ${table} ${forOne}`).run(...params);
     }
     const thresholdsRows = db.prepare('SELECT id, thresholds FROM instruments').all() as {
       id: string;
@@ -71,11 +74,8 @@ export function rederive(ctx: CollectorContext, instrumentId?: string): Rederive
     let observations = 0;
 
     const rows = db
-      .prepare(
-        `SELECT id, instrument_id, kind, ts, received_at, payload FROM messages
-         WHERE ?1 IS NULL OR instrument_id = ?1 ORDER BY id`,
-      )
-      .iterate(only) as Iterable<MessageRow>;
+      .prepare(`SELECT id, instrument_id, kind, ts, received_at, payload FROM messages ${forOne} ORDER BY id`)
+      .iterate(...params) as Iterable<MessageRow>;
     for (const m of rows) {
       messages++;
       let payload: TopicPayloads[TopicKind];
