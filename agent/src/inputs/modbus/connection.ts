@@ -222,7 +222,9 @@ export class ModbusConnection {
       case 'tcp':
         return client.connectTCP(t.host!, { port: t.port! });
       case 'rtu-over-tcp':
-        return client.connectTcpRTUBuffered(t.host!, { port: t.port! });
+        // modbus-serial's "telnet" port is raw RTU frames (with CRC) over a TCP socket, as transparent
+        // RS-485 servers carry them; its "TcpRTUBuffered" port speaks MBAP and is not this.
+        return client.connectTelnet(t.host!, { port: t.port! });
       case 'rtu':
         return client
           .connectRTUBuffered(t.path!, {
