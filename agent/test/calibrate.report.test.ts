@@ -20,10 +20,10 @@ describe('calibration report', () => {
     const lines = h.trimEnd().split('\n');
     // Rows, in rising order, with the zero readings first and the brews last.
     expect(lines[0]).toMatch(/^ *0 – [\d.]+ mW │█{40} +94\.8 %$/);
-    expect(lines.at(-1)).toMatch(/kW │█+▍? +n=14$/);
+    expect(lines.at(-1)).toMatch(/kW │█+[▏▎▍▌▋▊▉]? +n=14$/);
     const standby = lines.findIndex((l) => /standby ≥ 420 mW/.test(l));
     const running = lines.findIndex((l) => /idle = running ≥ 40 W/.test(l));
-    const twoWatts = lines.findIndex((l) => /1\.86 W – 3\.02 W │█+ +5\.1 %/.test(l));
+    const twoWatts = lines.findIndex((l) => /1\.86 W – 3\.02 W │█+[▏▎▍▌▋▊▉]? +5\.1 %/.test(l));
     expect(standby).toBeGreaterThan(0);
     expect(twoWatts).toBeGreaterThan(standby);
     expect(running).toBeGreaterThan(twoWatts);
