@@ -51,6 +51,9 @@ describe('broker: publishes through MQTT land durably in the ledger', () => {
     expect(
       countRows(dbPath, "SELECT last_running_at FROM instrument_status WHERE instrument_id = 'NMR-1'"),
     ).toBe(T0 + 20_000);
+    const text = await c.ctx.metrics.registry.metrics();
+    expect(text).toContain('dayi_mqtt_clients 1');
+    expect(text).toMatch(/dayi_mqtt_connects_total\{result="accepted"\} [1-9]/);
   });
 
   it('stores every message once when each is sent twice, and counts the duplicates', async () => {
@@ -261,5 +264,27 @@ describe('broker: publishes through MQTT land durably in the ledger', () => {
       if (Date.now() > deadline) throw new Error('the will did not mark NMR-1 offline within 5 s');
       await new Promise((r) => setTimeout(r, 50));
     }
+  });
+
+  it('drops a stale will that no authenticated agent stands behind (client null)', async () => {
+    const packet = {
+      cmd: 'publish' as const,
+      topic: 'dayi/v1/NMR-1/status',
+      payload: Buffer.from(JSON.stringify({ ts: T0, online: false })),
+      qos: 1 as const,
+      retain: true,
+      dup: false,
+    };
+    const err = await new Promise<Error | null | undefined>((resolve) =>
+      c.broker.aedes.authorizePublish(null, packet, resolve),
+    );
+    expect(err).toBeNull();
+    expect(packet).toMatchObject({ topic: '$dayi/dropped', retain: false });
+    expect(
+      countRows(
+        dbPath,
+        "SELECT COUNT(*) FROM rejected WHERE topic = 'dayi/v1/NMR-1/status' AND reason LIKE '%no authenticated agent%'",
+      ),
+    ).toBe(1);
   });
 });
