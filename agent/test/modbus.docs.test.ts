@@ -1,0 +1,39 @@
+/** The modbus input's README and sample config are real: they parse, and their profiles resolve. */
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
+import { loadAgentConfig } from '../src/config.ts';
+import { modbusInputSchema, resolveModbusInput } from '../src/inputs/modbus/index.ts';
+import { PROFILES_DIR } from './helpers/modbus-sink.ts';
+
+const dir = new URL('../src/inputs/modbus/', import.meta.url).pathname;
+
+describe('modbus input docs', () => {
+  it('sample.yaml is a valid agent.yaml whose modbus inputs resolve their profiles', () => {
+    const config = loadAgentConfig(`${dir}sample.yaml`, { DAYI_AGENT_PW: 'secret' });
+    const inputs = config.instruments.flatMap((i) => i.inputs).filter((i) => i.type === 'modbus');
+    expect(inputs).toHaveLength(4);
+    for (const input of inputs) {
+      const resolved = resolveModbusInput(modbusInputSchema.parse(input), PROFILES_DIR);
+      expect(resolved.points.length).toBeGreaterThan(0);
+    }
+    const sdm120 = resolveModbusInput(modbusInputSchema.parse(inputs[3]), PROFILES_DIR);
+    expect(sdm120.target).toMatchObject({ transport: 'rtu', baudRate: 2400, parity: 'none' });
+    expect(sdm120.points.map((p) => p.metric)).toContain('energy_export_kwh');
+  });
+
+  it('README has the four sections and its configuration example parses', () => {
+    const readme = readFileSync(`${dir}README.md`, 'utf8');
+    for (const section of ['## Configuration', '## Metrics', '## Example output', '## Troubleshooting']) {
+      expect(readme).toContain(section);
+    }
+    const block = /## Configuration\s+```yaml\n([\s\S]*?)```/.exec(readme)?.[1];
+    expect(block).toBeDefined();
+    const { inputs } = parseYaml(block!) as { inputs: unknown[] };
+    expect(inputs).toHaveLength(2);
+    for (const input of inputs) {
+      const parsed = modbusInputSchema.parse(input);
+      expect(resolveModbusInput(parsed, PROFILES_DIR).points.length).toBeGreaterThan(0);
+    }
+  });
+});
