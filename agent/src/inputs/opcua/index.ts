@@ -29,6 +29,8 @@ import { type OpcuaInputConfig, schema } from './schema.ts';
  */
 const loadConnection = () => import('./connection.ts');
 
+export { buildPlan } from './plan.ts';
+export type { OpcuaInputConfig };
 export { schema };
 
 /** Backoff before the next attempt: minDelay doubling up to maxDelay, ±20 % jitter. */
