@@ -1,3 +1,4 @@
+import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { CollectorContext } from '../src/context.ts';
 import { createIngest, type IncomingMessage, type Ingest } from '../src/ingest/index.ts';
@@ -277,6 +278,24 @@ describe('ingest: the ledger transaction', () => {
     expect(all('SELECT id FROM instruments')).toEqual([{ id: 'NMR-1' }]);
     ctx.db.exec('DROP TRIGGER fail_nmr2');
     expect((await ingest.submit(msg('dayi/v1/NMR-2/state', state(1, T0)))).outcome).toBe('accepted');
+  });
+
+  it('refuses the whole batch at once when the store itself fails (read-only)', async () => {
+    const lines: string[] = [];
+    ctx.log = pino({ level: 'warn' }, { write: (line: string) => lines.push(line) });
+    const failing = createIngest(ctx);
+    ctx.db.exec('PRAGMA query_only = ON');
+    const outs = await Promise.allSettled(
+      [1, 2, 3].map((seq) => failing.submit(msg('dayi/v1/NMR-1/state', state(seq, T0)))),
+    );
+    expect(outs.map((o) => o.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    expect(String((outs[0] as PromiseRejectedResult).reason)).toMatch(/readonly/);
+    // a store failure is not retried message by message
+    expect(lines.join('')).not.toMatch(/one by one/);
+    expect(lines.join('')).toMatch(/ledger write failed: messages not acknowledged/);
+    ctx.db.exec('PRAGMA query_only = OFF');
+    expect((await failing.submit(msg('dayi/v1/NMR-1/state', state(1, T0)))).outcome).toBe('accepted');
+    await failing.close();
   });
 
   it('flushes on close and refuses later submissions', async () => {

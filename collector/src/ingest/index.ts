@@ -52,17 +52,21 @@ export function createIngest(ctx: CollectorContext): Ingest {
     try {
       results = ledger.writeBatch(batch, ctx.now());
     } catch (err) {
-      if (batch.length === 1) {
+      if (batch.length === 1 || isStoreFailure(err)) {
         fail(batch, err as Error);
         return;
       }
       // Fail one, not all: a message that breaks its transaction must not hold back the others.
-      // When the store itself is down, each retry fails fast and every one is refused.
       log.warn({ err, batch: batch.length }, 'ingest batch failed; retrying its messages one by one');
-      for (const item of batch) {
+      for (let i = 0; i < batch.length; i++) {
+        const item = batch[i]!;
         try {
           settle([item], ledger.writeBatch([item], ctx.now()), started);
         } catch (e) {
+          if (isStoreFailure(e)) {
+            fail(batch.slice(i), e as Error);
+            return;
+          }
           fail([item], e as Error);
         }
       }
@@ -129,4 +133,14 @@ export function createIngest(ctx: CollectorContext): Ingest {
       flush();
     },
   };
+}
+
+// SQLite primary result codes that mean the store itself is failing (busy, read-only, I/O error,
+// corrupt, full, …), not one message: retrying message by message would only repeat the failure
+// (and, for BUSY, wait out busy_timeout once per message).
+const STORE_FAILURES = new Set([5, 6, 7, 8, 10, 11, 13, 14, 15, 26]);
+
+function isStoreFailure(err: unknown): boolean {
+  const code = (err as { errcode?: unknown } | null)?.errcode;
+  return typeof code === 'number' && STORE_FAILURES.has(code & 0xff);
 }
