@@ -11,7 +11,7 @@
  */
 import type { CollectorContext } from '../context.ts';
 import { addDays, dateOf, dayBounds } from './calendar.ts';
-import { inTransaction, loadObservations, writeDailyUsage } from './store.ts';
+import { inTransaction, loadObservations, stmt, writeDailyUsage } from './store.ts';
 import { type DayUsage, usageByDay } from './usage.ts';
 
 export interface RecomputeOptions {
@@ -38,11 +38,12 @@ export function recomputeDirty(ctx: CollectorContext, opts: RecomputeOptions = {
   const filter = 'WHERE (?1 IS NULL OR instrument_id = ?1) AND (?2 IS NULL OR date <= ?2)';
   const args = [opts.instrumentId ?? null, upTo] as const;
   // Most calls find nothing to do: do not take the write lock for that.
-  if (db.prepare(`SELECT 1 FROM dirty_days ${filter} LIMIT 1`).get(...args) === undefined) return 0;
+  if (stmt(db, `SELECT 1 FROM dirty_days ${filter} LIMIT 1`).get(...args) === undefined) return 0;
   return inTransaction(db, () => {
-    const rows = db
-      .prepare(`SELECT instrument_id, date FROM dirty_days ${filter} ORDER BY instrument_id, date`)
-      .all(...args) as { instrument_id: string; date: string }[];
+    const rows = stmt(
+      db,
+      `SELECT instrument_id, date FROM dirty_days ${filter} ORDER BY instrument_id, date`,
+    ).all(...args) as { instrument_id: string; date: string }[];
     if (rows.length === 0) return 0;
     const byInstrument = new Map<string, string[]>();
     for (const r of rows) {
@@ -50,7 +51,7 @@ export function recomputeDirty(ctx: CollectorContext, opts: RecomputeOptions = {
       dates.push(r.date);
       byInstrument.set(r.instrument_id, dates);
     }
-    const clear = db.prepare('DELETE FROM dirty_days WHERE instrument_id = ? AND date = ?');
+    const clear = stmt(db, 'DELETE FROM dirty_days WHERE instrument_id = ? AND date = ?');
     for (const [instrumentId, dates] of byInstrument) {
       writeDailyUsage(db, instrumentId, computeDays(ctx, instrumentId, dates, now), now);
       for (const date of dates) clear.run(instrumentId, date);

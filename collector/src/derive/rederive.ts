@@ -11,7 +11,7 @@ import type { CollectorContext } from '../context.ts';
 import { dateOf, dayBounds } from './calendar.ts';
 import { observationOf } from './observation.ts';
 import { recomputeDirty } from './recompute.ts';
-import { inTransaction } from './store.ts';
+import { inTransaction, stmt } from './store.ts';
 
 export interface RederiveResult {
   instruments: number;
@@ -55,27 +55,29 @@ export function rederive(ctx: CollectorContext, instrumentId?: string): Rederive
     const forOne = only === null ? '' : 'WHERE instrument_id = ?';
     const params = only === null ? [] : [only];
     for (const table of ['observations', 'instrument_status', 'daily_usage', 'dirty_days']) {
-      db.prepare(`DELETE FROM ${table} ${forOne}`).run(...params);
+      stmt(db, `DELETE FROM ${table} ${forOne}`).run(...params);
     }
-    const thresholdsRows = db.prepare('SELECT id, thresholds FROM instruments').all() as {
+    const thresholdsRows = stmt(db, 'SELECT id, thresholds FROM instruments').all() as {
       id: string;
       thresholds: string | null;
     }[];
     const thresholds = new Map<string, Thresholds | undefined>(
       thresholdsRows.map((r) => [r.id, parseThresholds(r.thresholds)]),
     );
-    const insertObservation = db.prepare(
+    const insertObservation = stmt(
+      db,
       'INSERT INTO observations (instrument_id, ts, state, message_id) VALUES (?, ?, ?, ?)',
     );
-    const markDirty = db.prepare('INSERT OR IGNORE INTO dirty_days (instrument_id, date) VALUES (?, ?)');
+    const markDirty = stmt(db, 'INSERT OR IGNORE INTO dirty_days (instrument_id, date) VALUES (?, ?)');
     const days = new DayCursor(config.timezone);
     const facts = new Map<string, StatusFacts>();
     let messages = 0;
     let observations = 0;
 
-    const rows = db
-      .prepare(`SELECT id, instrument_id, kind, ts, received_at, payload FROM messages ${forOne} ORDER BY id`)
-      .iterate(...params) as Iterable<MessageRow>;
+    const rows = stmt(
+      db,
+      `SELECT id, instrument_id, kind, ts, received_at, payload FROM messages ${forOne} ORDER BY id`,
+    ).iterate(...params) as Iterable<MessageRow>;
     for (const m of rows) {
       messages++;
       let payload: TopicPayloads[TopicKind];
@@ -95,7 +97,8 @@ export function rederive(ctx: CollectorContext, instrumentId?: string): Rederive
       apply(facts, m, payload, state);
     }
 
-    const insertStatus = db.prepare(
+    const insertStatus = stmt(
+      db,
       `INSERT INTO instrument_status (instrument_id, first_seen, last_seen, last_received_at, last_powered_at,
          last_running_at, online, status_ts, agent_id, agent_version, inputs, state_ts, state_message_id,
          status_received_at, status_message_id)

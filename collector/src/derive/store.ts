@@ -2,11 +2,28 @@
  * The derive stage's reads and writes on the SQLite store: observations in, daily figures out.
  * Kept apart from the pure modules (timeline, usage, idle, current) so those stay free of I/O.
  */
-import type { DatabaseSync } from 'node:sqlite';
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { State } from '@dayi/protocols';
 import type { LatestRun } from './current.ts';
 import type { Observation } from './timeline.ts';
 import type { DayUsage } from './usage.ts';
+
+const statements = new WeakMap<DatabaseSync, Map<string, StatementSync>>();
+
+/** A prepared statement, compiled once per database (queries run per instrument, per request). */
+export function stmt(db: DatabaseSync, sql: string): StatementSync {
+  let cache = statements.get(db);
+  if (!cache) {
+    cache = new Map();
+    statements.set(db, cache);
+  }
+  let s = cache.get(sql);
+  if (!s) {
+    s = db.prepare(sql);
+    cache.set(sql, s);
+  }
+  return s;
+}
 
 /**
  * Runs `fn` atomically. Outside a transaction: BEGIN IMMEDIATE (takes the write lock up front, so
@@ -54,12 +71,11 @@ export function loadObservations(
   end: number,
   offlineAfterMs: number,
 ): Observation[] {
-  const rows = db
-    .prepare(
-      `SELECT ts, state, message_id FROM observations
+  const rows = stmt(
+    db,
+    `SELECT ts, state, message_id FROM observations
        WHERE instrument_id = ? AND ts >= ? AND ts < ? ORDER BY ts, message_id`,
-    )
-    .all(instrumentId, start - offlineAfterMs, end) as unknown as ObservationRow[];
+  ).all(instrumentId, start - offlineAfterMs, end) as unknown as ObservationRow[];
   return rows.map((r) => ({ ts: r.ts, state: r.state, order: r.message_id }));
 }
 
@@ -73,12 +89,11 @@ export function readDailyUsage(
   from: string,
   to: string,
 ): Map<string, DailyUsageRow> {
-  const rows = db
-    .prepare(
-      `SELECT date, powered_ms, running_ms, covered_ms, span_ms, computed_at FROM daily_usage
+  const rows = stmt(
+    db,
+    `SELECT date, powered_ms, running_ms, covered_ms, span_ms, computed_at FROM daily_usage
        WHERE instrument_id = ? AND date >= ? AND date <= ?`,
-    )
-    .all(instrumentId, from, to) as unknown as {
+  ).all(instrumentId, from, to) as unknown as {
     date: string;
     powered_ms: number;
     running_ms: number;
@@ -107,7 +122,8 @@ export function writeDailyUsage(
   days: readonly DayUsage[],
   now: number,
 ) {
-  const upsert = db.prepare(
+  const upsert = stmt(
+    db,
     `INSERT INTO daily_usage (instrument_id, date, powered_ms, running_ms, covered_ms, span_ms, computed_at)
      VALUES (?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (instrument_id, date) DO UPDATE SET powered_ms = excluded.powered_ms,
@@ -128,19 +144,20 @@ export function loadLatestRun(
   instrumentId: string,
   offlineAfterMs: number,
 ): LatestRun | null {
-  const latest = db
-    .prepare(
-      'SELECT ts, state, message_id FROM observations WHERE instrument_id = ? ORDER BY ts DESC, message_id DESC LIMIT 1',
-    )
-    .get(instrumentId) as ObservationRow | undefined;
+  const latest = stmt(
+    db,
+    'SELECT ts, state, message_id FROM observations WHERE instrument_id = ? ORDER BY ts DESC, message_id DESC LIMIT 1',
+  ).get(instrumentId) as ObservationRow | undefined;
   if (!latest) return null;
 
   // The newest earlier ts whose winning observation (last inserted at that ts) is in another state.
-  const otherState = db.prepare(
+  const otherState = stmt(
+    db,
     `SELECT ts FROM observations WHERE instrument_id = ? AND ts < ? AND state != ?
      ORDER BY ts DESC, message_id DESC LIMIT 1`,
   );
-  const winnerAt = db.prepare(
+  const winnerAt = stmt(
+    db,
     'SELECT state FROM observations WHERE instrument_id = ? AND ts = ? ORDER BY message_id DESC LIMIT 1',
   );
   let boundary: number | null = null;
@@ -158,27 +175,26 @@ export function loadLatestRun(
 
   // Within the run, the last evidence gap longer than offlineAfter starts a new run.
   const after = boundary ?? Number.MIN_SAFE_INTEGER;
-  const gap = db
-    .prepare(
-      `SELECT MAX(ts) AS ts FROM (
+  const gap = stmt(
+    db,
+    `SELECT MAX(ts) AS ts FROM (
          SELECT ts, ts - LAG(ts) OVER (ORDER BY ts) AS gap FROM observations
          WHERE instrument_id = ? AND ts > ? AND ts <= ?)
        WHERE gap > ?`,
-    )
-    .get(instrumentId, after, latest.ts, offlineAfterMs) as { ts: number | null };
-  const first = db
-    .prepare('SELECT MIN(ts) AS ts FROM observations WHERE instrument_id = ? AND ts > ?')
-    .get(instrumentId, after) as { ts: number };
+  ).get(instrumentId, after, latest.ts, offlineAfterMs) as { ts: number | null };
+  const first = stmt(db, 'SELECT MIN(ts) AS ts FROM observations WHERE instrument_id = ? AND ts > ?').get(
+    instrumentId,
+    after,
+  ) as { ts: number };
   let runStart = gap.ts ?? first.ts;
 
   // A `state` message may say the state began earlier than its own ts (`since`): trust it back to
   // the previous evidence of another state, never beyond.
-  const startMsg = db
-    .prepare(
-      `SELECT m.kind, m.payload FROM observations o JOIN messages m ON m.id = o.message_id
+  const startMsg = stmt(
+    db,
+    `SELECT m.kind, m.payload FROM observations o JOIN messages m ON m.id = o.message_id
        WHERE o.instrument_id = ? AND o.ts = ? ORDER BY o.message_id DESC LIMIT 1`,
-    )
-    .get(instrumentId, runStart) as { kind: string; payload: string } | undefined;
+  ).get(instrumentId, runStart) as { kind: string; payload: string } | undefined;
   if (startMsg?.kind === 'state') {
     const since = sinceOf(startMsg.payload);
     if (since !== null && since < runStart && since > after) runStart = since;

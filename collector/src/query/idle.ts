@@ -1,6 +1,7 @@
 import type { CollectorContext } from '../context.ts';
 import { isoWithOffset } from '../derive/calendar.ts';
 import { effectiveIdleDays, idleVerdict } from '../derive/idle.ts';
+import { stmt } from '../derive/store.ts';
 import { QueryError } from './errors.ts';
 
 /** GET /v1/idle (SPEC). */
@@ -25,15 +26,14 @@ export function getIdle(ctx: CollectorContext, opts: { days?: number } = {}): Id
     );
   }
   const now = ctx.now();
-  const rows = ctx.db
-    .prepare(
-      `SELECT k.id, i.org, i.name, i.idle_days, s.first_seen, s.last_powered_at
+  const rows = stmt(
+    ctx.db,
+    `SELECT k.id, i.org, i.name, i.idle_days, s.first_seen, s.last_powered_at
        FROM (SELECT id FROM instruments UNION SELECT instrument_id FROM instrument_status) k
        LEFT JOIN instruments i ON i.id = k.id
        LEFT JOIN instrument_status s ON s.instrument_id = k.id
        ORDER BY k.id`,
-    )
-    .all() as {
+  ).all() as {
     id: string;
     org: string | null;
     name: string | null;

@@ -4,7 +4,7 @@ import type { Thresholds } from '../config.ts';
 import type { CollectorContext } from '../context.ts';
 import { isoWithOffset } from '../derive/calendar.ts';
 import { currentState, isOnline } from '../derive/current.ts';
-import { loadLatestRun } from '../derive/store.ts';
+import { loadLatestRun, stmt } from '../derive/store.ts';
 import { QueryError } from './errors.ts';
 import { parseThresholdsText, type RegistryRow, readRegistryRow } from './registry.ts';
 
@@ -55,9 +55,7 @@ export interface StatusRow {
 }
 
 export function readStatusRow(db: DatabaseSync, id: string): StatusRow | undefined {
-  return db.prepare('SELECT * FROM instrument_status WHERE instrument_id = ?').get(id) as
-    | StatusRow
-    | undefined;
+  return stmt(db, 'SELECT * FROM instrument_status WHERE instrument_id = ?').get(id) as StatusRow | undefined;
 }
 
 /** All known instruments (registry and reporting ones), ordered by id, keyset-paginated. */
@@ -73,12 +71,11 @@ export function listInstruments(
       'limit',
     );
   }
-  const ids = ctx.db
-    .prepare(
-      `SELECT id FROM (SELECT id FROM instruments UNION SELECT instrument_id AS id FROM instrument_status)
+  const ids = stmt(
+    ctx.db,
+    `SELECT id FROM (SELECT id FROM instruments UNION SELECT instrument_id AS id FROM instrument_status)
        WHERE ?1 IS NULL OR id > ?1 ORDER BY id LIMIT ?2`,
-    )
-    .all(opts.cursor ?? null, limit + 1) as { id: string }[];
+  ).all(opts.cursor ?? null, limit + 1) as { id: string }[];
   const page = ids.slice(0, limit);
   return {
     items: page.map((r) => item(ctx, r.id, readRegistryRow(ctx.db, r.id), readStatusRow(ctx.db, r.id))),

@@ -12,7 +12,7 @@ import { formatIssues } from '@dayi/protocols';
 import { type InstrumentInput, instrumentSchema, type Thresholds, thresholdsSchema } from '../config.ts';
 import type { CollectorContext } from '../context.ts';
 import { rederive } from '../derive/rederive.ts';
-import { inTransaction } from '../derive/store.ts';
+import { inTransaction, stmt } from '../derive/store.ts';
 import { QueryError } from './errors.ts';
 
 export interface RegistryRow {
@@ -30,16 +30,15 @@ export interface RegistryRow {
 /** Known to the collector: in the registry, or at least reported once. */
 export function instrumentExists(db: DatabaseSync, id: string): boolean {
   return (
-    db
-      .prepare(
-        'SELECT 1 FROM instruments WHERE id = ?1 UNION ALL SELECT 1 FROM instrument_status WHERE instrument_id = ?1 LIMIT 1',
-      )
-      .get(id) !== undefined
+    stmt(
+      db,
+      'SELECT 1 FROM instruments WHERE id = ?1 UNION ALL SELECT 1 FROM instrument_status WHERE instrument_id = ?1 LIMIT 1',
+    ).get(id) !== undefined
   );
 }
 
 export function readRegistryRow(db: DatabaseSync, id: string): RegistryRow | undefined {
-  return db.prepare('SELECT * FROM instruments WHERE id = ?').get(id) as RegistryRow | undefined;
+  return stmt(db, 'SELECT * FROM instruments WHERE id = ?').get(id) as RegistryRow | undefined;
 }
 
 /** Thresholds as stored: a JSON object with a fixed key order, so equal thresholds compare equal. */
@@ -78,25 +77,24 @@ export function upsertInstrument(ctx: CollectorContext, input: InstrumentInput):
   return inTransaction(ctx.db, () => {
     const before = readRegistryRow(ctx.db, entry.id);
     const thresholds = thresholdsText(entry.thresholds);
-    ctx.db
-      .prepare(
-        `INSERT INTO instruments (id, name, org, category, quota_hours, idle_days, thresholds, created_at, updated_at)
+    stmt(
+      ctx.db,
+      `INSERT INTO instruments (id, name, org, category, quota_hours, idle_days, thresholds, created_at, updated_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (id) DO UPDATE SET name = excluded.name, org = excluded.org, category = excluded.category,
            quota_hours = excluded.quota_hours, idle_days = excluded.idle_days, thresholds = excluded.thresholds,
            updated_at = excluded.updated_at`,
-      )
-      .run(
-        entry.id,
-        entry.name ?? null,
-        entry.org ?? null,
-        entry.category ?? null,
-        entry.quotaHours,
-        entry.idleDays ?? null,
-        thresholds,
-        now,
-        now,
-      );
+    ).run(
+      entry.id,
+      entry.name ?? null,
+      entry.org ?? null,
+      entry.category ?? null,
+      entry.quotaHours,
+      entry.idleDays ?? null,
+      thresholds,
+      now,
+      now,
+    );
     const changed = (before?.thresholds ?? null) !== thresholds;
     const rederived = changed && hasMessages(ctx.db, entry.id);
     if (rederived) rederive(ctx, entry.id);
@@ -135,5 +133,5 @@ function isBare(row: RegistryRow): boolean {
 }
 
 function hasMessages(db: DatabaseSync, id: string): boolean {
-  return db.prepare('SELECT 1 FROM messages WHERE instrument_id = ? LIMIT 1').get(id) !== undefined;
+  return stmt(db, 'SELECT 1 FROM messages WHERE instrument_id = ? LIMIT 1').get(id) !== undefined;
 }
