@@ -33,7 +33,7 @@ function issuesOf(fn: () => unknown): { path: string; message: string }[] {
 }
 
 describe('agent config', () => {
-  it("reads SPEC's agent.yaml with units, defaults and ${VAR}", () => {
+  it("reads SPEC's agent.yaml with units, defaults and environment variables", () => {
     const file = join(dir, 'agent.yaml');
     writeFileSync(file, SPEC_LIKE);
     const c = loadAgentConfig(file, { DAYI_AGENT_PW: 's3cret' });
