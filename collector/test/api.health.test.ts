@@ -75,6 +75,11 @@ describe('/healthz, /metrics, /openapi.json, /docs', () => {
     const res = await broken.inject({ method: 'GET', url: '/healthz' });
     expect(res.statusCode).toBe(503);
     expect(res.json()).toMatchObject({ status: 'error', store: 'error' });
+    const api = await broken.inject({ method: 'GET', url: '/v1/instruments', headers: auth('platform') });
+    expect(api.statusCode).toBe(503);
+    expect(api.json()).toEqual({
+      error: { code: 'store_unavailable', message: 'the store cannot be read or written' },
+    });
     await broken.close();
   });
 });

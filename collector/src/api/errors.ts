@@ -23,7 +23,10 @@ export const ERROR_CODES = {
   },
   unsupported_media_type: { status: 415, description: 'The body is not `application/json`.' },
   payload_too_large: { status: 413, description: 'The body is larger than the server accepts.' },
-  store_unavailable: { status: 503, description: 'The store cannot be read (`/healthz`).' },
+  store_unavailable: {
+    status: 503,
+    description: 'The store cannot be read or written (closed, locked, full, I/O error).',
+  },
   internal: { status: 500, description: 'An unexpected error; the collector logs it with the request id.' },
 } as const satisfies Record<string, { status: number; description: string }>;
 
@@ -80,6 +83,8 @@ export function classifyError(err: FastifyError | ApiError | Error): { code: Err
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return { code: 'invalid_body', message: 'body: content-length does not match the body' };
   }
+  if (isStoreFailure(err))
+    return { code: 'store_unavailable', message: 'the store cannot be read or written' };
   if (fe.statusCode === 400 && err instanceof SyntaxError) {
     return { code: 'invalid_body', message: `body: not JSON (${err.message})` };
   }
@@ -88,6 +93,18 @@ export function classifyError(err: FastifyError | ApiError | Error): { code: Err
   if (fe.statusCode === 415) return { code: 'unsupported_media_type', message: err.message };
   if (fe.statusCode === 413) return { code: 'payload_too_large', message: err.message };
   return { code: 'internal', message: 'internal error' };
+}
+
+// Primary SQLite result codes that mean the store, not the query, is at fault: BUSY, LOCKED,
+// READONLY, IOERR, CORRUPT, FULL, CANTOPEN, NOTADB.
+const STORE_FAILURES = new Set([5, 6, 8, 10, 11, 13, 14, 26]);
+
+function isStoreFailure(err: Error): boolean {
+  const e = err as Error & { code?: string; errcode?: number };
+  if (e.code === 'ERR_INVALID_STATE' && /database is not open/.test(e.message)) return true;
+  return (
+    e.code === 'ERR_SQLITE_ERROR' && typeof e.errcode === 'number' && STORE_FAILURES.has(e.errcode & 0xff)
+  );
 }
 
 export function errorHandler(
