@@ -194,7 +194,7 @@ export class InstrumentRuntime {
       await slot.input.start({
         reading: (r) => this.onReading(slot, r),
         error: (err, context) => {
-          this.log.warn({ input: slot.name, ...context, err: err.message }, 'input error');
+          this.log.warn({ ...context, input: slot.name, err: err.message }, 'input error');
           this.checkLinks();
         },
       });
