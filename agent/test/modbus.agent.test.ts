@@ -137,7 +137,7 @@ instruments:
     const watts = (id: string) =>
       decodeAll(sub.messages())
         .filter((m) => m.kind === 'telemetry' && m.instrumentId === id)
-        .map((m) => (m.body.metrics as Record<string, number>).power_w);
+        .map((m) => (m.body.metrics as Record<string, number>).power_w ?? Number.NaN);
 
     const expected: Record<string, [number, string]> = {
       'ZJ-NMR-0001': [900.5, 'running'],
