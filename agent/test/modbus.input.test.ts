@@ -105,6 +105,36 @@ describe('modbus input', () => {
     expect(input.link().connected).toBe(true);
   });
 
+  it('polls two units on one RS-485 bus over one port, and refuses a third input with other line settings', async () => {
+    const pty = await startPtyPair();
+    cleanups.push(() => pty.stop());
+    await device(
+      {
+        ...layoutFromProfile(sdm120, { power_w: 11.5 }, 1),
+        ...layoutFromProfile(sdm120, { power_w: 22.5 }, 2),
+      },
+      { serial: pty.device, baudRate: 2400 },
+    );
+    const pool = new ConnectionPool();
+    const one = await startInput(
+      { transport: 'rtu', path: pty.port, unitId: 1, profile: 'eastron-sdm120', timeout: '1s' },
+      pool,
+    );
+    const two = await startInput(
+      { transport: 'rtu', path: pty.port, unitId: 2, profile: 'eastron-sdm120', timeout: '1s' },
+      pool,
+    );
+    const odd = await startInput(
+      { transport: 'rtu', path: pty.port, unitId: 3, profile: 'eastron-sdm120', baudRate: 9600 },
+      pool,
+    );
+    expect(pool.size).toBe(1);
+    await one.sink.waitForMetric('power_w', (w) => w === 11.5);
+    await two.sink.waitForMetric('power_w', (w) => w === 22.5);
+    expect(odd.sink.errors[0]!.message).toMatch(/already open at 2400 8N1; this input asks for 9600 8N1/);
+    expect(odd.input.link().connected).toBe(false);
+  });
+
   it('reads RTU frames through a transparent TCP gateway (rtu-over-tcp)', async () => {
     const dev = await device(layoutFromProfile(sdm120, { power_w: 99.5 }), { tcp: true, framer: 'rtu' });
     const { sink } = await startInput(
