@@ -1,6 +1,14 @@
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { bytes, duration, instrumentId, loadConfigFile, parseConfig } from '@dayi/protocols';
+import {
+  bytes,
+  ConfigError,
+  type ConfigIssue,
+  duration,
+  instrumentId,
+  loadConfigFile,
+  parseConfig,
+} from '@dayi/protocols';
 import { z } from 'zod';
 import { inputConfigSchema } from './inputs/index.ts';
 
@@ -159,4 +167,15 @@ function resolvePaths(config: AgentConfig, base: string): AgentConfig {
     outbox: { ...config.outbox, dir: abs(config.outbox.dir) },
     profilesDir: abs(config.profilesDir),
   };
+}
+
+/** For `dayi config check`: every issue of an agent config file (empty when it is valid). */
+export function checkAgentConfig(file: string, env: NodeJS.ProcessEnv = process.env): ConfigIssue[] {
+  try {
+    loadAgentConfig(file, env);
+    return [];
+  } catch (err) {
+    if (err instanceof ConfigError) return err.issues;
+    throw err;
+  }
 }

@@ -9,6 +9,7 @@ export { agentCommand } from './cli.ts';
 export {
   type AgentConfig,
   agentConfigSchema,
+  checkAgentConfig,
   DEFAULT_PROFILES_DIR,
   type InstrumentConfig,
   loadAgentConfig,

@@ -85,6 +85,7 @@ export class InstrumentRuntime {
   private readonly slots: InputSlot[] = [];
   private readonly acc = new Map<string, { sum: number; n: number }>();
   private timer: NodeJS.Timeout | null = null;
+  private starting: Promise<void> = Promise.resolve();
   private lastLinks = '';
   private stopped = false;
 
@@ -142,15 +143,19 @@ export class InstrumentRuntime {
       this.slots.push(slot);
     }
     this.session.start();
-    await Promise.all(this.slots.map((s) => this.startSlot(s)));
+    // Not awaited one by one: a device that takes long to answer must not hold up the others.
+    this.starting = Promise.all(this.slots.map((s) => this.startSlot(s))).then(() => {});
     this.timer = setInterval(() => this.publishTelemetry(), this.inst.publishEvery);
     this.checkLinks();
   }
 
   async stop(): Promise<void> {
     if (this.stopped) return;
-    this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    await this.starting;
+    // The partial period's metrics go to the outbox: sent now if connected, else at the next start.
+    this.publishTelemetry();
+    this.stopped = true;
     await Promise.all(
       this.slots.map(async (s) => {
         try {

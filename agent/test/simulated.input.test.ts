@@ -1,8 +1,16 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { type State, stateSchema } from '@dayi/protocols';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { parseAgentConfig } from '../src/config.ts';
-import { create, localTime, schema, simulatedSample } from '../src/inputs/simulated/index.ts';
+import { loadAgentConfig, parseAgentConfig } from '../src/config.ts';
+import {
+  create,
+  localTime,
+  type SimulatedInputConfig,
+  schema,
+  simulatedSample,
+} from '../src/inputs/simulated/index.ts';
 import type { Reading } from '../src/inputs/types.ts';
 
 const deps = { instrumentId: 'SIM-1', log: pino({ level: 'silent' }), profilesDir: '/nonexistent' };
@@ -155,5 +163,22 @@ describe('simulated input', () => {
     expect(
       bad('  - { id: A, inputs: [ { type: simulated, steps: [ { watts: 5, for: forever } ] } ] }'),
     ).toEqual(['instruments.0.inputs.0.steps.0.for']);
+  });
+});
+
+describe('simulated input docs', () => {
+  const dir = join(import.meta.dirname, '..', 'src', 'inputs', 'simulated');
+  it('sample.yaml is a valid agent.yaml, and the README example reading is what it produces', () => {
+    const config = loadAgentConfig(join(dir, 'sample.yaml'), { DAYI_AGENT_PW: 'secret' });
+    const nmr = config.instruments[0]!.inputs[0] as SimulatedInputConfig;
+    expect(nmr.type).toBe('simulated');
+    const readme = readFileSync(join(dir, 'README.md'), 'utf8');
+    const m = /"ts": ?(\d+), "metrics": ?\{ ?"power_w": ?([\d.]+), ?"current_a": ?([\d.]+)/.exec(readme)!;
+    const sample = simulatedSample(nmr, Number(m[1]));
+    expect(sample.watts).toBe(Number(m[2]));
+    expect(Math.round((sample.watts / nmr.voltage) * 1000) / 1000).toBe(Number(m[3]));
+    expect(sample.state).toBe('running');
+    const steps = config.instruments[1]!.inputs[0] as SimulatedInputConfig;
+    expect(steps.steps?.map((s) => s.for)).toEqual([300_000, 120_000, 60_000, 60_000]);
   });
 });

@@ -19,7 +19,7 @@ export const INPUT_MODULES = [
   serial,
   modbus,
   opcua,
-  // modbus, opcua, serial: one line each, e.g. `modbus,` after `import * as modbus from './modbus/index.ts';`
+  // A new input type: one line here, after `import * as name from './name/index.ts';` above.
 ] as const;
 
 type SchemaOf<M> = M extends { schema: infer S } ? S : never;

@@ -5,6 +5,9 @@
  * Plus `mosquittoSub`, to check from the broker's side with `/usr/bin/mosquitto_sub`.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+
+export { makeTestPki, type TestPki } from './mosquitto-pki.ts';
+
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -21,11 +24,16 @@ export interface MosquittoOptions {
   users?: { username: string; password: string }[];
   /** Keep sessions and retained messages across stop/start (saved on a clean stop). */
   persistence?: boolean;
+  /** Adds a TLS listener (`tlsPort`, `tlsUrl`) beside the plain one; PEM file paths. */
+  tls?: { ca: string; cert: string; key: string; requireCertificate?: boolean };
 }
 
 export interface Mosquitto {
   readonly port: number;
   readonly url: string;
+  /** The TLS listener's port and mqtts:// URL, when `tls` was given. */
+  readonly tlsPort?: number;
+  readonly tlsUrl?: string;
   readonly dir: string;
   /** Everything mosquitto logged so far (its stderr), for failure messages. */
   log(): string;
@@ -70,6 +78,15 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
     for (const u of opts.users) execFileSync(MOSQUITTO_PASSWD, ['-b', pw, u.username, u.password]);
     lines.push('allow_anonymous false', `password_file ${pw}`);
   } else lines.push('allow_anonymous true');
+  const tlsPort = opts.tls ? await freePort() : undefined;
+  if (opts.tls)
+    lines.push(
+      `listener ${tlsPort} 127.0.0.1`,
+      `cafile ${opts.tls.ca}`,
+      `certfile ${opts.tls.cert}`,
+      `keyfile ${opts.tls.key}`,
+      `require_certificate ${opts.tls.requireCertificate ? 'true' : 'false'}`,
+    );
   if (opts.persistence) lines.push('persistence true', `persistence_location ${dir}/`, 'autosave_interval 1');
   const conf = join(dir, 'mosquitto.conf');
   writeFileSync(conf, `${lines.join('\n')}\n`);
@@ -92,7 +109,7 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
       if (child === c) child = null;
     });
     const deadline = Date.now() + 10_000;
-    while (!(await canConnect(port))) {
+    while (!(await canConnect(port)) || (tlsPort !== undefined && !(await canConnect(tlsPort)))) {
       if (exited) throw new Error(`mosquitto exited at start on port ${port}:\n${output}`);
       if (Date.now() > deadline)
         throw new Error(`mosquitto did not listen on ${port} within 10 s:\n${output}`);
@@ -113,6 +130,7 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
   return {
     port,
     url: `mqtt://127.0.0.1:${port}`,
+    ...(tlsPort !== undefined ? { tlsPort, tlsUrl: `mqtts://127.0.0.1:${tlsPort}` } : {}),
     dir,
     log: () => output,
     start,
