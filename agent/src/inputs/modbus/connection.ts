@@ -35,6 +35,9 @@ export interface ReadRequestOptions {
 /** Consecutive timeouts after which a TCP link is presumed half-open and reopened. */
 export const TIMEOUTS_BEFORE_RECONNECT = 3;
 
+/** Silence kept on an RTU line after a timeout, so a late answer cannot be mistaken for the next one. */
+export const RTU_QUIET_AFTER_TIMEOUT_MS = 100;
+
 /** Why a request failed: `timeout`, `exception` (the device answered with an exception code), `connection`. */
 export type ModbusFailure = 'timeout' | 'exception' | 'connection';
 
@@ -120,6 +123,7 @@ export class ModbusConnection {
     if (this.closed) throw new ModbusRequestError(`${this.describe(req)}: connection closed`, 'connection');
     const client = await this.open(req);
     client.setTimeout(req.timeoutMs);
+    this.discardStaleBytes(client);
     this.requestsSent++;
     try {
       const answer = await new Promise<{ data: Array<number | boolean> }>((resolve, reject) => {
@@ -152,6 +156,19 @@ export class ModbusConnection {
     } catch (err) {
       throw await this.classify(err, req);
     }
+  }
+
+  /**
+   * RTU frames carry no transaction id: bytes left from a late answer to an earlier request would be
+   * taken as the answer to the next one if it has the same unit, function and length. With one request
+   * outstanding at a time, anything buffered before a write is stale. (modbus-serial 8.0.25 keeps it
+   * in the port's `_buffer`; the version is pinned.) A late answer arriving while the next request
+   * waits cannot be told apart at all: keep `timeout` above the device's slowest answer.
+   */
+  private discardStaleBytes(client: Client): void {
+    if (this.target.transport === 'tcp') return;
+    const port = (client as unknown as { _port?: { _buffer?: Buffer } })._port;
+    if (port && Buffer.isBuffer(port._buffer)) port._buffer = Buffer.alloc(0);
   }
 
   private async classify(err: unknown, req: ReadRequestOptions): Promise<ModbusRequestError> {
