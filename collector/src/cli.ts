@@ -190,8 +190,8 @@ async function runRederive(
   }
 }
 
-/** `dayi demo`: the lead assigns the demo separately; until then this explains where it lives. */
-export async function demoCommand(_argv: string[]): Promise<number> {
-  process.stderr.write('dayi demo is not available in this build.\n');
-  return 1;
+/** `dayi demo`: the collector plus a simulated fleet (collector/src/demo/). */
+export async function demoCommand(argv: string[]): Promise<number> {
+  const { runDemo } = await import('./demo/index.ts');
+  return runDemo(argv);
 }
