@@ -20,21 +20,33 @@ const PROFILES = fileURLToPath(new URL('../../firmware-configs', import.meta.url
 let dir: string;
 let server: FixtureServer | undefined;
 let input: Input | undefined;
+let other: { server?: FixtureServer; input?: Input } = {};
 
-beforeAll(() => {
+let firstServer: FixtureServer;
+let secondServer: FixtureServer;
+
+// Servers start here, outside the tests' time budget (a node-opcua server takes seconds on a busy CI).
+beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'dayi-opcua-restart-'));
+  [firstServer, secondServer] = await Promise.all([
+    startFixtureServer({ pki: join(dir, 'server-pki') }),
+    startFixtureServer({ pki: join(dir, 'server-pki-2') }),
+  ]);
+  server = firstServer;
+  other = { server: secondServer };
 });
 
 afterAll(async () => {
   await input?.stop();
+  await other.input?.stop();
   await server?.kill('SIGKILL');
+  await other.server?.kill('SIGKILL');
   rmSync(dir, { recursive: true, force: true });
 });
 
 it('recovers by itself after a server restart with new node ids: new session, subscription and resolution', async () => {
   const pki = join(dir, 'server-pki');
-  server = await startFixtureServer({ pki });
-  const first = server;
+  const first = firstServer;
   const config = schema.parse({
     type: 'opcua',
     endpoint: first.endpoint,
@@ -72,9 +84,44 @@ it('recovers by itself after a server restart with new node ids: new session, su
   await server.set('power', 777);
   await server.set('itemState', 'NotExecuting');
 
-  await eventually('link() to show the input connected again', () => input!.link().connected === true, 30_000);
+  await eventually(
+    'link() to show the input connected again',
+    () => input!.link().connected === true,
+    30_000,
+  );
   await sink.waitFor('power_w 777 after the restart', () => sink.values('power_w').includes(777), 30_000);
-  await sink.waitFor('state idle after the restart', () => sink.readings.slice(before).some((r) => r.state === 'idle'));
+  await sink.waitFor('state idle after the restart', () =>
+    sink.readings.slice(before).some((r) => r.state === 'idle'),
+  );
   await server.set('power', 778);
   await sink.waitFor('further changes keep coming', () => sink.values('power_w').includes(778));
+});
+
+it('rebuilds the session and subscription when the server drops the session but keeps the socket', async () => {
+  const srv = secondServer;
+  const config = schema.parse({
+    type: 'opcua',
+    endpoint: srv.endpoint,
+    certificateDir: join(dir, 'client-pki'),
+    acceptUnknownServerCertificate: true,
+    samplingInterval: '100ms',
+    publishingInterval: '100ms',
+    reconnect: { minDelay: '200ms', maxDelay: '1s' },
+    nodes: [{ nodeId: srv.ids.power, metric: 'power_w' }],
+  });
+  const inp = create(config, { instrumentId: 'T-3', log: pino({ level: 'silent' }), profilesDir: PROFILES });
+  other.input = inp;
+  const sink = new RecordingSink();
+  await srv.set('power', 1);
+  await inp.start(sink);
+  await sink.waitFor('power_w 1', () => sink.values('power_w').includes(1));
+
+  await srv.dropSessions();
+  const lost = await sink.waitFor('the lost session reported', () =>
+    sink.errors.find((e) => /connection lost/i.test(e.err.message)),
+  );
+  expect(lost.context).toMatchObject({ endpoint: srv.endpoint });
+  await srv.set('power', 2);
+  await sink.waitFor('power_w 2 through a new session', () => sink.values('power_w').includes(2), 30_000);
+  expect(inp.link().connected).toBe(true);
 });

@@ -26,6 +26,8 @@ export interface FixtureServer {
   /** Node id of each variable in this run (they differ between variants). */
   readonly ids: Record<FixtureVariable, string>;
   set(name: FixtureVariable, value: number | string): Promise<void>;
+  /** Closes every session server-side, as after a session timeout: clients see BadSessionIdInvalid. */
+  dropSessions(): Promise<void>;
   /** SIGKILL (a crash, no goodbye to clients) or SIGTERM (orderly shutdown). */
   kill(signal?: 'SIGKILL' | 'SIGTERM'): Promise<void>;
 }
@@ -98,6 +100,10 @@ export async function startFixtureServer(opts: FixtureOptions): Promise<FixtureS
     async set(name, value) {
       child.stdin?.write(`${JSON.stringify({ set: name, value })}\n`);
       await waitLine((l) => l === `ok ${name}` || l.startsWith('error '), `ack of set ${name}`, 10_000);
+    },
+    async dropSessions() {
+      child.stdin?.write(`${JSON.stringify({ dropSessions: true })}\n`);
+      await waitLine((l) => l === 'ok dropSessions' || l.startsWith('error '), 'ack of dropSessions', 10_000);
     },
     async kill(signal = 'SIGKILL') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
