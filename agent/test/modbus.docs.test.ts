@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { loadAgentConfig } from '../src/config.ts';
-import { modbusInputSchema, resolveModbusInput } from '../src/inputs/modbus/index.ts';
+import { checkModbusInput, modbusInputSchema, resolveModbusInput } from '../src/inputs/modbus/index.ts';
 import { PROFILES_DIR } from './helpers/modbus-sink.ts';
 
 const dir = new URL('../src/inputs/modbus/', import.meta.url).pathname;
@@ -35,5 +35,14 @@ describe('modbus input docs', () => {
       const parsed = modbusInputSchema.parse(input);
       expect(resolveModbusInput(parsed, PROFILES_DIR).points.length).toBeGreaterThan(0);
     }
+  });
+
+  it('checkModbusInput names a missing profile for config check', () => {
+    const ok = modbusInputSchema.parse({ type: 'modbus', host: 'm', profile: 'eastron-sdm630' });
+    expect(checkModbusInput(ok, PROFILES_DIR)).toEqual([]);
+    const missing = modbusInputSchema.parse({ type: 'modbus', host: 'm', profile: 'eastron-sdm999' });
+    expect(checkModbusInput(missing, PROFILES_DIR)).toEqual([
+      { path: 'profile', message: expect.stringContaining('modbus/eastron-sdm999.yaml') },
+    ]);
   });
 });

@@ -73,6 +73,28 @@ export function resolveModbusInput(config: ModbusInputConfig, profilesDir: strin
   };
 }
 
+/**
+ * Checks what the schema cannot: that the profile exists, validates, and merges with the points
+ * into reads within the limits. Paths are relative to the input (`profile`, `limits`), for
+ * `config check` to prefix with `instruments.N.inputs.M.`.
+ */
+export function checkModbusInput(
+  config: ModbusInputConfig,
+  profilesDir: string,
+): { path: string; message: string }[] {
+  try {
+    const r = resolveModbusInput(config, profilesDir);
+    planReads(
+      r.points.map((p) => ({ ...p, unitId: r.unitId })),
+      r.limits,
+    );
+    return [];
+  } catch (err) {
+    const path = config.profile && !(err instanceof RangeError) ? 'profile' : 'limits';
+    return [{ path, message: (err as Error).message }];
+  }
+}
+
 function defaultName(config: ModbusInputConfig, unitId: number): string {
   const where = config.transport === 'rtu' ? config.path : `${config.host}:${config.port}`;
   return `modbus ${config.transport} ${where} unit ${unitId}`;
