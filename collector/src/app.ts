@@ -95,14 +95,6 @@ export async function build(
     logController: new LogController({ disableRequestLogging: !verbose }),
   });
   app.decorate('dayi', { ctx, ingest, mqttPort: broker.port } satisfies DayiHandle);
-  app.setErrorHandler(errorHandler);
-  app.setNotFoundHandler(notFoundHandler);
-  await app.register(httpMetrics, { metrics: ctx.metrics });
-  await app.register(api, {
-    ctx,
-    mqttPort: () => started.broker.port,
-    registryChanged: (id: string) => started.ingest.invalidate(id),
-  });
 
   // Late messages leave days dirty; recomputing in the background keeps queries quick.
   const timer = setInterval(() => {
@@ -114,12 +106,28 @@ export async function build(
   }, opts.recomputeEveryMs ?? 2000);
   timer.unref();
 
+  // Registered before the plugins so that a plugin failing to load still releases port and store.
   app.addHook('onClose', async () => {
     clearInterval(timer);
     await started.broker.close();
     await started.ingest.close();
     closeDb(db);
   });
+
+  try {
+    app.setErrorHandler(errorHandler);
+    app.setNotFoundHandler(notFoundHandler);
+    await app.register(httpMetrics, { metrics: ctx.metrics });
+    await app.register(api, {
+      ctx,
+      mqttPort: () => started.broker.port,
+      registryChanged: (id: string) => started.ingest.invalidate(id),
+    });
+    await app.ready();
+  } catch (err) {
+    await app.close().catch(() => {});
+    throw err;
+  }
   return app;
 }
 
