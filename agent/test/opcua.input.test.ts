@@ -52,7 +52,7 @@ afterAll(async () => {
 });
 
 describe('opcua input', () => {
-  it('reads metrics and state by node id and by browse path, drops changes inside the deadband, and reports an unresolvable node while the others go on', async () => {
+  it('reads metrics and state by node id and by browse path, drops changes inside the deadband, reports an unresolvable node while the others go on, and picks it up once it appears', async () => {
     await server.set('power', 3.5);
     await server.set('itemState', 'NotExecuting');
     const input = makeInput({
@@ -64,7 +64,7 @@ describe('opcua input', () => {
           metric: 'power_on_hours',
           scale: 1 / 3_600_000,
         },
-        { browsePath: `${MACHINE}/NoSuchNode`, metric: 'missing_w' },
+        { browsePath: `${MACHINE}/LatePower`, metric: 'late_w' },
       ],
       state: {
         browsePath: ITEM_STATE,
@@ -80,11 +80,15 @@ describe('opcua input', () => {
     expect(input.link().connected).toBe(true);
 
     const missing = await sink.waitFor('an error for the missing node', () =>
-      sink.errors.find((e) => e.context.browsePath === `${MACHINE}/NoSuchNode`),
+      sink.errors.find((e) => e.context.browsePath === `${MACHINE}/LatePower`),
     );
-    expect(missing.context).toMatchObject({ endpoint: server.endpoint, metric: 'missing_w' });
-    expect(missing.err.message).toContain('no NoSuchNode under machinery:Machines/DemoMachine');
+    expect(missing.context).toMatchObject({ endpoint: server.endpoint, metric: 'late_w' });
+    expect(missing.err.message).toContain('no LatePower under machinery:Machines/DemoMachine');
     expect(missing.err.message).toContain('ActivePower');
+
+    // The node appears on the server: tried again on the same session, no reconnect needed.
+    await server.set('addLatePower', 0);
+    await sink.waitFor('late_w 11 once LatePower exists', () => sink.values('late_w').includes(11));
 
     // 3.5 -> 7 moves by 3.5, inside the 5 W deadband: never delivered. 7 -> 30 is delivered.
     await server.set('power', 7);

@@ -17,7 +17,9 @@ export type FixtureVariable =
   | 'operationMs'
   | 'deviceState'
   | 'pumpState'
-  | 'ovenState';
+  | 'ovenState'
+  | 'latePower'
+  | 'addLatePower';
 
 /** The fixture OPC UA server running in a child process (see fixtures/opcua/server.ts). */
 export interface FixtureServer {

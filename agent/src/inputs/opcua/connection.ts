@@ -37,7 +37,14 @@ import {
   type UserIdentityInfo,
   UserTokenType,
 } from 'node-opcua';
-import { describeAddress, type MetricItem, type NodeAddress, type ReadPlan, type StateItem } from './plan.ts';
+import {
+  describeAddress,
+  type MetricItem,
+  type NodeAddress,
+  type ReadPlan,
+  reconnectDelay,
+  type StateItem,
+} from './plan.ts';
 import type { OpcuaInputConfig } from './schema.ts';
 
 /** A data change as plain values, so the supervisor never loads node-opcua itself. */
@@ -83,6 +90,8 @@ export interface ConnectionHandlers {
   nodeError(err: Error, context: Record<string, unknown>): void;
   /** An optional profile node that this server does not have. */
   missingOptional(address: NodeAddress, reason: string): void;
+  /** A node that failed before is now monitored. */
+  nodeRecovered(address: NodeAddress): void;
 }
 
 export interface Connection {
@@ -131,6 +140,8 @@ export interface OpenOptions {
   plan: ReadPlan;
   certificateManager: OPCUACertificateManager;
   handlers: ConnectionHandlers;
+  /** Aborting closes the connection, also while it is being built. */
+  signal?: AbortSignal;
 }
 
 export async function openConnection(opts: OpenOptions): Promise<Connection> {
@@ -166,6 +177,7 @@ export async function openConnection(opts: OpenOptions): Promise<Connection> {
   let session: ClientSession | undefined;
   let subscription: ClientSubscription | undefined;
   let watchdog: NodeJS.Timeout | undefined;
+  let retryTimer: NodeJS.Timeout | undefined;
   let closed = false;
 
   async function close(): Promise<void> {
@@ -173,6 +185,7 @@ export async function openConnection(opts: OpenOptions): Promise<Connection> {
     closed = true;
     markLost(new Error('closed'));
     if (watchdog) clearInterval(watchdog);
+    if (retryTimer) clearTimeout(retryTimer);
     const alive = !transportDown;
     // A dead server would make each of these wait for the full timeout: keep them short.
     if (subscription && alive) await withTimeout(subscription.terminate(), 2000, 'terminate').catch(() => {});
@@ -191,6 +204,10 @@ export async function openConnection(opts: OpenOptions): Promise<Connection> {
   client.on('start_reconnection', () => down(new Error('connection broken')));
   client.on('abort', () => down(new Error('connection aborted by the server')));
 
+  opts.signal?.addEventListener('abort', () => void close(), { once: true });
+  const aborted = () => {
+    if (opts.signal?.aborted || closed) throw new ConnectError('stopped');
+  };
   try {
     try {
       await withTimeout(client.connect(config.endpoint), config.timeout, `connect to ${config.endpoint}`);
@@ -207,6 +224,7 @@ export async function openConnection(opts: OpenOptions): Promise<Connection> {
       const user = config.username ?? 'anonymous';
       throw new ConnectError(`session refused (user ${user}): ${errMessage(err)}`, { user }, err);
     }
+    aborted();
     session.on('session_closed', (status: StatusCode) =>
       markLost(new Error(`session closed: ${status.toString()}`)),
     );
@@ -305,32 +323,72 @@ export async function openConnection(opts: OpenOptions): Promise<Connection> {
       monitored++;
     };
 
-    for (const m of plan.metrics) {
-      const context = { ...describeAddress(m.address), metric: m.metric };
+    // Items that could not be resolved or monitored are tried again on this session with backoff:
+    // a server that has just restarted may accept sessions before its address space is complete.
+    type Entry = { kind: 'metric'; item: MetricItem } | { kind: 'state'; item: StateItem };
+    const done = new Set<string>();
+    const lastProblem = new Map<Entry, string>();
+    const tryEntry = async (entry: Entry): Promise<boolean> => {
+      const { item } = entry;
+      const context =
+        entry.kind === 'metric'
+          ? { ...describeAddress(item.address), metric: entry.item.metric }
+          : { ...describeAddress(item.address), state: true };
       try {
-        const [nodeId] = await resolve(m.address);
-        await monitor(nodeId!, { ...context, resolved: nodeId!.toString() }, m.map === undefined, (dv) =>
-          handlers.metric(m, toSample(dv)),
-        );
-      } catch (err) {
-        if (m.optional && err instanceof BrowsePathError) handlers.missingOptional(m.address, err.message);
-        else handlers.nodeError(err as Error, context);
-      }
-    }
-    for (const s of plan.states) {
-      const context = { ...describeAddress(s.address), state: true };
-      try {
-        for (const nodeId of await resolve(s.address)) {
+        for (const nodeId of await resolve(item.address)) {
           const key = nodeId.toString();
-          await monitor(nodeId, { ...context, resolved: key }, false, (dv) =>
-            handlers.state(s, key, toSample(dv)),
-          );
+          if (done.has(`${entry.kind} ${key}`)) continue;
+          if (entry.kind === 'metric') {
+            const m = entry.item;
+            await monitor(nodeId, { ...context, resolved: key }, m.map === undefined, (dv) =>
+              handlers.metric(m, toSample(dv)),
+            );
+          } else {
+            const st = entry.item;
+            await monitor(nodeId, { ...context, resolved: key }, false, (dv) =>
+              handlers.state(st, key, toSample(dv)),
+            );
+          }
+          done.add(`${entry.kind} ${key}`);
         }
+        if (lastProblem.has(entry)) handlers.nodeRecovered(item.address);
+        lastProblem.delete(entry);
+        return true;
       } catch (err) {
-        if (s.optional && err instanceof BrowsePathError) handlers.missingOptional(s.address, err.message);
-        else handlers.nodeError(err as Error, context);
+        if (item.optional && err instanceof BrowsePathError) {
+          handlers.missingOptional(item.address, err.message);
+          return true; // absent by design on this server: not tried again
+        }
+        const message = (err as Error).message;
+        if (lastProblem.get(entry) !== message) handlers.nodeError(err as Error, context);
+        lastProblem.set(entry, message);
+        return false;
       }
-    }
+    };
+    let pending: Entry[] = [];
+    for (const item of plan.metrics)
+      if (!(await tryEntry({ kind: 'metric', item }))) pending.push({ kind: 'metric', item });
+    for (const item of plan.states)
+      if (!(await tryEntry({ kind: 'state', item }))) pending.push({ kind: 'state', item });
+    let retries = 0;
+    const scheduleRetry = () => {
+      if (pending.length === 0 || closed || isLost) return;
+      retryTimer = setTimeout(
+        async () => {
+          ctx.cache?.clear();
+          const still: Entry[] = [];
+          for (const entry of pending) {
+            if (closed || isLost) return;
+            if (!(await tryEntry(entry))) still.push(entry);
+          }
+          pending = still;
+          scheduleRetry();
+        },
+        reconnectDelay(retries++, config.reconnect.minDelay, config.reconnect.maxDelay),
+      );
+      retryTimer.unref();
+    };
+    scheduleRetry();
     return {
       lost,
       get monitored() {

@@ -20,7 +20,14 @@ import {
 import type { OPCUACertificateManager } from 'node-opcua';
 import type { Input, InputDeps, InputLink, InputSink } from '../types.ts';
 import type { Connection, Sample } from './connection.ts';
-import { buildPlan, describeAddress, type MetricItem, type ReadPlan, type StateItem } from './plan.ts';
+import {
+  buildPlan,
+  describeAddress,
+  type MetricItem,
+  type ReadPlan,
+  reconnectDelay,
+  type StateItem,
+} from './plan.ts';
 import { type OpcuaInputConfig, schema } from './schema.ts';
 
 /**
@@ -29,20 +36,12 @@ import { type OpcuaInputConfig, schema } from './schema.ts';
  */
 const loadConnection = () => import('./connection.ts');
 
-export { buildPlan } from './plan.ts';
+export { buildPlan, reconnectDelay } from './plan.ts';
 export type { OpcuaInputConfig };
 export { schema };
 
-/** Backoff before the next attempt: minDelay doubling up to maxDelay, ±20 % jitter. */
-export function reconnectDelay(
-  attempt: number,
-  minDelay: number,
-  maxDelay: number,
-  random = Math.random,
-): number {
-  const base = Math.min(maxDelay, minDelay * 2 ** Math.min(attempt, 30));
-  return Math.round(base * (0.8 + 0.4 * random()));
-}
+const AUTH_FAILURE =
+  /BadUserAccessDenied|BadIdentityToken|BadCertificate|BadSecurityChecksFailed|Certificate verification failed/i;
 
 export function create(config: OpcuaInputConfig, deps: InputDeps): Input {
   return new OpcuaInput(config, deps);
@@ -60,6 +59,8 @@ class OpcuaInput implements Input {
   #loop: Promise<void> | undefined;
   #stopped = false;
   #wake: (() => void) | undefined;
+  /** Aborts a connection attempt in progress, so stop() does not wait for a connect timeout. */
+  #abort: AbortController | undefined;
   #conn: Connection | undefined;
   #certificateManager: OPCUACertificateManager | undefined;
   /** Current state of each state node (key: source index + node id). */
@@ -97,6 +98,7 @@ class OpcuaInput implements Input {
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#wake?.();
+    this.#abort?.abort();
     await this.#conn?.close();
     await this.#loop;
     this.#loop = undefined;
@@ -125,6 +127,8 @@ class OpcuaInput implements Input {
           this.#config.acceptUnknownServerCertificate,
         );
         this.#nodeProblems.clear();
+        const abort = new AbortController();
+        this.#abort = abort;
         const conn = await openConnection({
           config: this.#config,
           plan,
@@ -138,7 +142,13 @@ class OpcuaInput implements Input {
                 { input: this.name, ...describeAddress(address), reason },
                 'optional OPC UA node absent',
               ),
+            nodeRecovered: (address) =>
+              this.#deps.log.info(
+                { input: this.name, ...describeAddress(address) },
+                'OPC UA node now monitored',
+              ),
           },
+          signal: abort.signal,
         });
         this.#conn = conn;
         if (this.#stopped) break;
@@ -163,6 +173,9 @@ class OpcuaInput implements Input {
         if (e.message !== lastFailure) this.#report(e, context);
         else this.#link = { connected: false, lastError: e.message, lastErrorAt: Date.now() };
         lastFailure = e.message;
+        // Rejected credentials or certificates will not fix themselves, and repeated wrong
+        // passwords can lock the account on the instrument: wait the longest delay.
+        if (AUTH_FAILURE.test(e.message)) attempt = Math.max(attempt, 30);
       } finally {
         this.#conn = undefined;
         this.#sourceStates.clear();

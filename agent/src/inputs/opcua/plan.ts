@@ -87,3 +87,14 @@ export function buildPlan(config: OpcuaInputConfig, profile?: OpcuaProfile): Rea
 export function describeAddress(a: NodeAddress): Record<string, string> {
   return a.nodeId !== undefined ? { nodeId: a.nodeId } : { browsePath: a.browsePath };
 }
+
+/** Backoff before the next attempt: minDelay doubling up to maxDelay, ±20 % jitter. */
+export function reconnectDelay(
+  attempt: number,
+  minDelay: number,
+  maxDelay: number,
+  random = Math.random,
+): number {
+  const base = Math.min(maxDelay, minDelay * 2 ** Math.min(attempt, 30));
+  return Math.round(base * (0.8 + 0.4 * random()));
+}
