@@ -289,6 +289,64 @@ describe('agent publishing to Mosquitto', () => {
     expect(new Set(duringOutage.map((x) => x.body.seq)).size).toBeGreaterThanOrEqual(8);
   }, 90_000);
 
+  it('kill -9 of the agent during a broker outage loses nothing: the restarted agent sends the backlog', async () => {
+    const m = await broker({ persistence: true });
+    const id = 'CRASH-1';
+    const sub = startSubscriber({
+      port: m.port,
+      topics: [`dayi/v1/${id}/telemetry`, `dayi/v1/${id}/state`],
+      ...USER,
+      args: ['-q', '1', '-c', '-i', 'dayi-test-crash-sub'],
+    });
+    cleanups.push(() => sub.stop());
+    await sleep(300);
+    const file = join(root, 'crash.yaml');
+    writeFileSync(file, agentYaml({ url: m.url, id, outbox: join(root, 'crash'), publishEvery: '300ms' }));
+    const startChild = () => {
+      const child = spawn(
+        process.execPath,
+        [join(import.meta.dirname, 'helpers/publisher-agent-child.ts'), file],
+        { stdio: ['ignore', 'ignore', 'ignore'] },
+      );
+      cleanups.push(() => {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      });
+      return child;
+    };
+    const first = startChild();
+    await waitFor('3 telemetry messages from the first agent process', () =>
+      sub.messages().filter((x) => x.topic.endsWith('/telemetry')).length >= 3 ? true : undefined,
+    );
+    await m.stop();
+    const down = Date.now();
+    await sleep(3000);
+    const exited = new Promise((r) => first.once('exit', r));
+    first.kill('SIGKILL');
+    await exited;
+    const killed = Date.now();
+    const second = startChild();
+    await sleep(1000);
+    await m.start();
+    const restarted = Date.now();
+    const msgs = await waitFor(
+      'telemetry from the second agent process',
+      () => {
+        const d = decodeAll(sub.messages());
+        return d.filter((x) => x.kind === 'telemetry' && (x.body.ts as number) > restarted + 1000).length >= 2
+          ? d
+          : undefined;
+      },
+      30_000,
+    );
+    second.kill('SIGTERM');
+    expectContiguous(seqsOf(msgs, 'telemetry'), 'telemetry across kill -9 and restart');
+    expectContiguous(seqsOf(msgs, 'state'), 'state across kill -9 and restart');
+    const ofFirstDuringOutage = msgs.filter(
+      (x) => x.kind === 'telemetry' && (x.body.ts as number) > down + 300 && (x.body.ts as number) < killed,
+    );
+    expect(ofFirstDuringOutage.length).toBeGreaterThanOrEqual(5);
+  }, 90_000);
+
   it('a full outbox drops the oldest telemetry, keeps every state change, and reports a data_gap', async () => {
     const m = await broker({ persistence: true });
     const id = 'FULL-1';
