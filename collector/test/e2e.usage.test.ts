@@ -4,6 +4,7 @@ import {
   AGENT,
   e2eConfig,
   getJson,
+  PLATFORM_KEY,
   type RunningCollector,
   startInProcess,
   tempDir,
@@ -38,6 +39,7 @@ interface Usage {
 const LUNCH = 'LAB-NMR-0001';
 const NIGHT = 'LAB-MS-0002';
 const TWICE = 'LAB-NMR-0003';
+const CLAMP = 'LAB-SEM-0004'; // a CT clamp node: metrics only, no state
 
 // A working day with a lunch break: powered 08:00–18:00, running 08:30–12:00 and 13:30–17:45 local.
 function lunchDay(id: string, date: string): Message[] {
@@ -57,7 +59,7 @@ describe('usage hours from MQTT to /v1/instruments/{id}/usage', () => {
   const nextDay = daysAgo(9);
 
   beforeAll(async () => {
-    collector = await startInProcess(e2eConfig(tmp.dir, [LUNCH, NIGHT, TWICE]));
+    collector = await startInProcess(e2eConfig(tmp.dir, [LUNCH, NIGHT, TWICE, CLAMP]));
     client = await connect(collector.mqttPort, AGENT);
   });
   afterAll(async () => {
@@ -135,5 +137,28 @@ describe('usage hours from MQTT to /v1/instruments/{id}/usage', () => {
       /dayi_mqtt_messages_total\{kind="telemetry",outcome="duplicate"\} (\d+)/.exec(metrics)?.[1],
     );
     expect(duplicates).toBe(messages.length * 2);
+  });
+
+  it('telemetry without state is classified with the thresholds the platform PUT in the registry', async () => {
+    const res = await fetch(`${collector.baseUrl}/v1/instruments/${CLAMP}`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${PLATFORM_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        org: 'Test University',
+        thresholds: { signal: 'current_a', standby: 0.1, idle: 0.5, running: 2 },
+      }),
+    });
+    expect(res.status).toBe(200);
+    // 08:00–09:00 standby (0.3 A), 09:00–11:30 running (2.4 A), 11:30–12:00 idle (1 A), then off (0 A).
+    const current = (t: number) =>
+      t < at(day, '09:00') ? 0.3 : t < at(day, '11:30') ? 2.4 : t < at(day, '12:00') ? 1 : 0;
+    const lines: string[] = [];
+    for (let t = at(day, '08:00'), seq = 0; t <= at(day, '12:00'); t += 60_000, seq++) {
+      lines.push(JSON.stringify({ ts: t, seq, metrics: { current_a: current(t), voltage_v: 230 } }));
+    }
+    const pub = await mosquittoPub(collector.mqttPort, AGENT, `dayi/v1/${CLAMP}/telemetry`, lines);
+    expect(pub.code, pub.stderr).toBe(0);
+    const u = await settled(CLAMP, day, day, 4);
+    expect(u).toMatchObject({ poweredHours: 4, runningHours: 2.5 });
   });
 });
