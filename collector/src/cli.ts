@@ -17,7 +17,9 @@ SQLite store, usage/idle derivation and the REST API. Stops cleanly on Ctrl-C (S
 
   rederive      rebuilds the derived figures (observations, daily usage, status) from the ledger of
                 accepted messages, for every instrument or only --instrument ID; use it after
-                changing thresholds or time zone. Safe while a collector runs on the same store.
+                changing the time zone or offlineAfter (a thresholds change through the API
+                re-derives by itself). Run it while the collector is stopped: the rebuild holds
+                the store's write lock, and ingest would wait for it.
 
 Options:
   -c, --config FILE     the collector configuration (YAML; \${VAR} is taken from the environment)
