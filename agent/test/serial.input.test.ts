@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync, symlinkSync, unlinkSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { compileLineFormat, parseLine } from '@dayi/protocols/serial/index.ts';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -93,6 +93,28 @@ describe('serial input over a real pty pair (socat)', () => {
     await sink.waitFor('a reading after the replug', (s) => s.readings.length === 2);
     expect(sink.readings[1]?.metrics).toEqual({ current_a: 2 });
     expect(input.stats().reopens).toBeGreaterThanOrEqual(1);
+  });
+
+  it('notices the device file vanishing (a by-id link removed on unplug) and reopens when it is back', async () => {
+    const link = join(dirname(pty.port), 'by-id-sensor');
+    symlinkSync(pty.port, link);
+    input = createSerialInput(configFor(link), deps, { reopen: { initialMs: 100, maxMs: 200 } });
+    const sink = new RecordingSink();
+    await input.start(sink);
+    pty.write('I=1\n');
+    await sink.waitFor('a reading', (s) => s.readings.length === 1);
+    unlinkSync(link);
+    await sink.waitFor('the vanished device to be reported', (s) =>
+      s.errors.some(
+        (e) => e.message === `serial ${link} (115200 baud): device disconnected: the device file is gone`,
+      ),
+    );
+    expect(input.link().connected).toBe(false);
+    symlinkSync(pty.port, link);
+    const i = input;
+    await sink.waitFor('the port to be reopened', () => i.link().connected);
+    pty.write('I=2\n');
+    await sink.waitFor('a reading after the link came back', (s) => s.readings.length === 2);
   });
 
   it('reports a missing device at start and opens it once it appears', async () => {

@@ -7,6 +7,7 @@
  * disappears (a USB adapter unplugged, a pty gone), and report errors with the path and baud rate.
  */
 
+import { existsSync } from 'node:fs';
 import { compileLineFormat } from '@dayi/protocols/serial/format.ts';
 import { LineFramer, type LineOutcome, LineParser } from '@dayi/protocols/serial/index.ts';
 import { SerialPort } from 'serialport';
@@ -21,6 +22,12 @@ export const REOPEN_INITIAL_MS = 500;
 export const REOPEN_MAX_MS = 30_000;
 /** Unusable lines are summarised through `sink.error` at most this often, not one error per line. */
 export const UNUSABLE_REPORT_EVERY_MS = 60_000;
+/**
+ * How often an open port's device file is checked on Unix. A USB adapter unplugged, or a pty whose
+ * other end died, normally fails the next read; when the driver only hangs up silently, the device
+ * file being gone is the sign.
+ */
+export const DEVICE_CHECK_MS = 1000;
 /** How much of a bad line an error quotes. */
 const QUOTE_CHARS = 80;
 
@@ -56,6 +63,7 @@ export class SerialInput implements Input {
   private reopenDelay: number;
   private reopenTimer: NodeJS.Timeout | undefined;
   private everyTimer: NodeJS.Timeout | undefined;
+  private deviceTimer: NodeJS.Timeout | undefined;
   private readonly window = new Map<string, { sum: number; n: number }>();
   private linkState: InputLink = { connected: false };
   private readonly counts = { lines: 0, readings: 0, overlong: 0 };
@@ -84,6 +92,10 @@ export class SerialInput implements Input {
     if (this.config.every !== undefined) {
       this.everyTimer = setInterval(() => this.flushWindow(), this.config.every);
     }
+    // Windows COM ports are not files; /dev paths are.
+    if (this.config.path.startsWith('/')) {
+      this.deviceTimer = setInterval(() => this.checkDevice(), DEVICE_CHECK_MS);
+    }
     await this.open();
   }
 
@@ -92,8 +104,10 @@ export class SerialInput implements Input {
     this.running = false;
     clearTimeout(this.reopenTimer);
     clearInterval(this.everyTimer);
+    clearInterval(this.deviceTimer);
     this.reopenTimer = undefined;
     this.everyTimer = undefined;
+    this.deviceTimer = undefined;
     this.window.clear();
     const port = this.port;
     this.port = undefined;
@@ -162,7 +176,9 @@ export class SerialInput implements Input {
       });
       // Zero bytes read (a hang-up) ends the stream without closing the port; treat it as a loss.
       port.on('end', () => {
-        if (port === this.port && port.isOpen) port.close();
+        if (port !== this.port || !port.isOpen) return;
+        this.fail(new Error('end of stream (hang-up)'), 'device disconnected');
+        port.close();
       });
       port.on('close', (err: Error | null) => {
         if (port !== this.port) return;
@@ -189,6 +205,17 @@ export class SerialInput implements Input {
         resolve();
       });
     });
+  }
+
+  private checkDevice(): void {
+    const port = this.port;
+    if (!port?.isOpen || existsSync(this.config.path)) return;
+    this.lost(port);
+    this.fail(new Error('the device file is gone'), 'device disconnected');
+    port.removeAllListeners();
+    // A late error from closing a vanished device says nothing new.
+    port.on('error', () => {});
+    port.close(() => {});
   }
 
   private lost(port: SerialPort): void {
