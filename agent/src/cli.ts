@@ -6,7 +6,7 @@ import { INPUT_TYPES } from './inputs/index.ts';
 const HELP = `Usage:
   dayi agent -c agent.yaml               run the edge agent (Ctrl-C or SIGTERM stops it cleanly)
   dayi agent install -c agent.yaml       register it as a systemd unit (Linux) or Windows service
-  dayi agent uninstall -c agent.yaml     remove that service
+  dayi agent uninstall -c agent.yaml     remove that service (both: --help for their options)
   dayi agent calibrate -c agent.yaml --instrument ID --duration 2h
                                          record the signal and suggest state thresholds
 
@@ -35,6 +35,19 @@ const stdio: Io = {
 
 /** `dayi agent …`: resolves to the process exit code. */
 export async function agentCommand(argv: string[], io: Io = stdio): Promise<number> {
+  const first = argv.find((a) => !a.startsWith('-'));
+  if ((first === 'install' || first === 'uninstall') && argv[0] === first) {
+    // The service module parses its own options (--user, --env-file, --dry-run, …).
+    const mod = await optionalModule<{
+      serviceCommand(
+        sub: 'install' | 'uninstall',
+        argv: string[],
+        io: { out?: (s: string) => void; err?: (s: string) => void },
+      ): Promise<number>;
+    }>('./service/index.ts', io);
+    if (!mod) return 1;
+    return mod.serviceCommand(first, argv.slice(1), { out: io.out, err: io.err });
+  }
   let parsed: ReturnType<typeof parse>;
   try {
     parsed = parse(argv);
@@ -57,14 +70,8 @@ export async function agentCommand(argv: string[], io: Io = stdio): Promise<numb
     return 2;
   }
   if (sub === 'install' || sub === 'uninstall') {
-    const mod = await optionalModule<{
-      installService(opts: { configFile: string }): Promise<unknown>;
-      uninstallService(opts: { configFile: string }): Promise<unknown>;
-    }>('./service/index.ts', io);
-    if (!mod) return 1;
-    const fn = sub === 'install' ? mod.installService : mod.uninstallService;
-    await fn({ configFile: values.config });
-    return 0;
+    io.err(`dayi agent: put ${sub} first: dayi agent ${sub} -c agent.yaml\n`);
+    return 2;
   }
 
   let config: AgentConfig;

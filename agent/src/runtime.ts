@@ -232,15 +232,27 @@ export class InstrumentRuntime {
     this.checkLinks();
   }
 
+  /** Appends to the outbox; a disk error (full, read-only) is logged with context, never thrown at an input. */
+  private append(
+    kind: 'telemetry' | 'state' | 'event',
+    body: Record<string, unknown> & { ts: number },
+  ): void {
+    try {
+      this.outbox.append(kind, body);
+    } catch (err) {
+      this.log.error({ kind, outbox: this.outbox.dir, err: (err as Error).message }, 'outbox append failed');
+    }
+  }
+
   private publishState(change: StateChange): void {
-    this.outbox.append('state', {
+    this.append('state', {
       ts: change.ts,
       state: change.state,
       since: change.since,
       source: change.source,
     });
     if (change.state === 'fault')
-      this.outbox.append('event', {
+      this.append('event', {
         ts: change.ts,
         type: 'vendor_fault',
         severity: 'warning',
@@ -261,7 +273,7 @@ export class InstrumentRuntime {
     for (const [name, a] of this.acc) metrics[name] = Math.round((a.sum / a.n) * 1000) / 1000;
     this.acc.clear();
     const state = this.classifier?.state;
-    this.outbox.append('telemetry', { ts, metrics, ...(state ? { state } : {}) });
+    this.append('telemetry', { ts, metrics, ...(state ? { state } : {}) });
     this.session.kick();
   }
 

@@ -127,6 +127,26 @@ describe('dayi agent command', () => {
     expect(calib.err).toContain('--instrument ID is required');
   });
 
+  it('install and uninstall go to the service module with their own options (a dry run changes nothing)', async () => {
+    const file = join(root, 'svc.yaml');
+    writeFileSync(
+      file,
+      'agent: { id: svc }\nmqtt: { url: "mqtt://127.0.0.1:1" }\ninstruments: [ { id: A, inputs: [ { type: simulated } ] } ]\n',
+    );
+    const c = captureIo();
+    const unitDir = join(root, 'units');
+    expect(
+      await agentCommand(
+        ['install', '-c', file, '--dry-run', '--unit-dir', unitDir, '--user', 'nobody'],
+        c.io,
+      ),
+    ).toBe(0);
+    expect(c.out).toContain(join(unitDir, 'dayi-agent-svc.service'));
+    const wrongPlace = captureIo();
+    expect(await agentCommand(['-c', file, 'install'], wrongPlace.io)).toBe(2);
+    expect(wrongPlace.err).toContain('dayi agent install -c agent.yaml');
+  });
+
   it('a bad config prints every error with its path and exits 1', async () => {
     const file = join(root, 'bad.yaml');
     writeFileSync(

@@ -163,7 +163,14 @@ export class InstrumentSession {
     const box = this.opts.outbox;
     const window = this.opts.inflightWindow ?? INFLIGHT_WINDOW;
     while (client?.connected && !this.stopping && box.inflight.size < window) {
-      const msg = box.next(this.cursor);
+      let msg: ReturnType<Outbox['next']>;
+      try {
+        msg = box.next(this.cursor);
+      } catch (err) {
+        // An unreadable outbox must not take the process down; the next kick or reconnect retries.
+        this.log.error({ err: (err as Error).message, outbox: box.dir }, 'outbox read failed');
+        return;
+      }
       if (!msg) return;
       this.cursor = msg.id;
       box.inflight.add(msg.id);
