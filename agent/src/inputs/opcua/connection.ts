@@ -5,6 +5,8 @@
  * (maxRetry 0) because after a server restart it can keep a dead session or subscription whose
  * node ids no longer exist, which is the classic "OPC UA input stops after a restart" failure.
  */
+
+import { format, stripVTControlCharacters } from 'node:util';
 import { type BrowsePath, parseBrowsePath } from '@dayi/protocols/opcua/browse-path.ts';
 import {
   BrowsePathError,
@@ -33,10 +35,13 @@ import {
   resolveNodeId,
   SecurityPolicy,
   type StatusCode,
+  setErrorLogger,
+  setWarningLogger,
   TimestampsToReturn,
   type UserIdentityInfo,
   UserTokenType,
 } from 'node-opcua';
+import type { Logger } from 'pino';
 import {
   describeAddress,
   type MetricItem,
@@ -66,6 +71,22 @@ export function toSample(dv: DataValue): Sample {
     text: dataValueText(dv),
     dataType: DataType[dv.value.dataType] ?? String(dv.value.dataType),
   };
+}
+
+let libraryLogsRouted = false;
+
+/**
+ * node-opcua prints its warnings and errors on the console; send them to the agent's log instead
+ * (at debug and warn: failures that matter are reported by the input itself, with context).
+ * node-opcua's loggers are process-wide, so the first opcua input's logger is used.
+ */
+export function routeLibraryLogs(log: Logger): void {
+  if (libraryLogsRouted) return;
+  libraryLogsRouted = true;
+  const lib = log.child({ lib: 'node-opcua' });
+  const plain = (args: unknown[]) => stripVTControlCharacters(format(...args)).trim();
+  setWarningLogger((...args: unknown[]) => lib.debug(plain(args)));
+  setErrorLogger((...args: unknown[]) => lib.warn(plain(args)));
 }
 
 /** The agent's client PKI: the certificate is generated there on first use and kept. */

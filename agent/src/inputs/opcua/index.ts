@@ -116,7 +116,9 @@ class OpcuaInput implements Input {
       return;
     }
     const plan = this.#plan;
-    const { openConnection, ConnectError, createCertificateManager } = await loadConnection();
+    const { openConnection, ConnectError, createCertificateManager, routeLibraryLogs } =
+      await loadConnection();
+    routeLibraryLogs(this.#deps.log);
     const { minDelay, maxDelay } = this.#config.reconnect;
     let attempt = 0;
     let lastFailure: string | undefined;
