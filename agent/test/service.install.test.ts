@@ -101,6 +101,23 @@ describe('dayi agent install / uninstall (systemd, into a temporary unit folder)
     expect(existsSync(join(dir, 'etc', 'outbox'))).toBe(true);
   });
 
+  it('leaves writable what the agent writes: the outbox and an OPC UA certificate folder', async () => {
+    writeFileSync(
+      configFile,
+      AGENT_YAML.replace(
+        '- { type: simulated, pattern: constant }',
+        '- { type: simulated, pattern: constant }\n      - { type: opcua, endpoint: "opc.tcp://127.0.0.1:4840", profile: opcua-lads, certificateDir: ./pki }',
+      ),
+    );
+    const c = capture();
+    expect(await installService({ configFile, unitDir, enable: false, env, ...c.io }), c.err).toBe(0);
+    const unit = readFileSync(join(unitDir, 'dayi-agent-lab3-pc7.service'), 'utf8');
+    expect(unit).toContain(`ReadWritePaths=${join(dir, 'etc', 'outbox')} ${join(dir, 'etc', 'pki')}\n`);
+    expect(existsSync(join(dir, 'etc', 'pki'))).toBe(true);
+    // Under /tmp, a private /tmp would hide the config: none then.
+    expect(unit).not.toContain('PrivateTmp');
+  });
+
   it('refuses a config with errors before installing anything, naming the path', async () => {
     writeFileSync(configFile, AGENT_YAML.replace('type: simulated', 'type: simulatd'));
     const c = capture();

@@ -77,6 +77,16 @@ describe('systemd unit', () => {
     const unit = systemdUnit(spec);
     expect(unit).toContain('SupplementaryGroups=dialout');
     expect(unit).not.toMatch(/PrivateDevices|DevicePolicy=closed|DeviceAllow/);
+    // A system without that group: systemd would refuse to start the unit, so the line is left out.
+    expect(systemdUnit({ ...spec, serialGroup: null })).not.toContain('SupplementaryGroups');
+    expect(systemdUnit({ ...spec, serialGroup: 'uucp' })).toContain('SupplementaryGroups=uucp\n');
+  });
+
+  it('keeps a private /tmp unless the config or outbox live there', () => {
+    expect(systemdUnit(spec)).toContain('PrivateTmp=yes');
+    expect(systemdUnit({ ...spec, writablePaths: ['/tmp/dayi/outbox'] })).not.toContain('PrivateTmp');
+    expect(systemdUnit({ ...spec, configFile: '/var/tmp/agent.yaml' })).not.toContain('PrivateTmp');
+    expect(systemdUnit({ ...spec, configFile: '/srv/tmpfiles/agent.yaml' })).toContain('PrivateTmp=yes');
   });
 
   it('quotes and escapes paths with spaces, percent and dollar signs', () => {

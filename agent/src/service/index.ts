@@ -96,6 +96,17 @@ export function defaultNodePath(repoDir: string, platform: ServicePlatform): str
   return process.execPath;
 }
 
+/** Whether /etc/group lists `name` (systemd refuses SupplementaryGroups= naming a missing group). */
+function hasGroup(name: string): boolean {
+  try {
+    return readFileSync('/etc/group', 'utf8')
+      .split('\n')
+      .some((l) => l.startsWith(`${name}:`));
+  } catch {
+    return true;
+  }
+}
+
 /** `KEY=value` lines (optional `export `, quotes, `#` comments), as systemd's EnvironmentFile= reads them. */
 export function parseEnvFile(text: string): Record<string, string> {
   const out: Record<string, string> = {};
@@ -125,6 +136,26 @@ function resolvePaths(opts: ServiceOptions, d: ReturnType<typeof defaults>): Res
   if (opts.envFile)
     return { configFile, configDir, envFile: d.p.resolve(opts.envFile), envFileRequired: true };
   return { configFile, configDir, envFile: d.p.join(configDir, 'agent.env'), envFileRequired: false };
+}
+
+/**
+ * Folders the agent writes, which the hardened unit must leave writable: the outbox, and the
+ * folders inputs keep state in (the OPC UA client certificate's `certificateDir`, resolved, like
+ * the input does, against the working directory, which is the config's folder).
+ */
+export function writablePathsOf(
+  config: AgentConfig,
+  workingDirectory: string,
+  p: typeof path.posix,
+): string[] {
+  const paths = [config.outbox.dir];
+  for (const inst of config.instruments) {
+    for (const input of inst.inputs) {
+      const dir = (input as { certificateDir?: unknown }).certificateDir;
+      if (typeof dir === 'string') paths.push(p.resolve(workingDirectory, dir));
+    }
+  }
+  return [...new Set(paths)];
 }
 
 /** Loads agent.yaml as the service will see it: with the environment file's variables. */
@@ -195,11 +226,14 @@ export async function installService(opts: ServiceOptions): Promise<number> {
       dayiScript,
       configFile: r.configFile,
       workingDirectory: r.configDir,
-      writablePaths: [config.outbox.dir],
+      writablePaths: writablePathsOf(config, r.configDir, d.p),
       ...(r.envFile ? { envFile: r.envFile, envFileRequired: r.envFileRequired } : {}),
       ...(opts.user ? { user: opts.user } : {}),
       docs: `file://${d.p.join(d.repoDir, 'docs', 'agent-service.md')}`,
+      serialGroup: hasGroup('dialout') ? 'dialout' : null,
     };
+    if (spec.serialGroup === null)
+      d.err('warning: no dialout group here; serial ports need their group given to the user\n');
     actions = linuxInstallPlan(spec, { unitDir, systemctl: d.enable });
     files = [{ path: d.p.join(unitDir, unitFileName(name)), content: systemdUnit(spec) }];
     if (!opts.user)

@@ -33,6 +33,11 @@ export interface ServiceSpec {
   envFile?: string;
   /** true: the agent does not start without the environment file. */
   envFileRequired?: boolean;
+  /**
+   * Group owning the serial ports (`dialout` on Debian, Ubuntu, Fedora); null when the system has
+   * none, since systemd refuses to start a unit naming a missing group.
+   */
+  serialGroup?: string | null;
   /** Unix user the agent runs as; absent: root. */
   user?: string;
   docs?: string;
@@ -53,6 +58,11 @@ export function execArg(arg: string): string {
 function pathItem(p: string): string {
   const e = escapeValue(p);
   return /\s/.test(e) ? `"${e}"` : e;
+}
+
+function usesTmp(s: ServiceSpec): boolean {
+  const paths = [s.configFile, s.workingDirectory, ...s.writablePaths, ...(s.envFile ? [s.envFile] : [])];
+  return paths.some((p) => /^\/(var\/)?tmp(\/|$)/.test(p));
 }
 
 export function unitFileName(name: string): string {
@@ -77,7 +87,7 @@ export function systemdUnit(s: ServiceSpec): string {
     ...(s.envFile ? [`EnvironmentFile=${s.envFileRequired ? '' : '-'}${escapeValue(s.envFile)}`] : []),
     'Environment=NODE_ENV=production',
     ...(s.user ? [`User=${s.user}`] : []),
-    'SupplementaryGroups=dialout',
+    ...(s.serialGroup === null ? [] : [`SupplementaryGroups=${s.serialGroup ?? 'dialout'}`]),
     'Restart=always',
     `RestartSec=${RESTART_SEC}`,
     // SIGTERM lets the agent close its MQTT sessions and outbox; give it time before SIGKILL.
@@ -87,7 +97,8 @@ export function systemdUnit(s: ServiceSpec): string {
     'ProtectSystem=strict',
     'ProtectHome=read-only',
     ...(s.writablePaths.length > 0 ? [`ReadWritePaths=${s.writablePaths.map(pathItem).join(' ')}`] : []),
-    'PrivateTmp=yes',
+    // A private /tmp would hide a config or outbox kept under /tmp.
+    ...(usesTmp(s) ? [] : ['PrivateTmp=yes']),
     'ProtectKernelTunables=yes',
     'ProtectKernelModules=yes',
     'ProtectControlGroups=yes',
