@@ -27,7 +27,7 @@ function snapshot(ctx: CollectorContext) {
     status: ctx.db.prepare('SELECT * FROM instrument_status ORDER BY instrument_id').all(),
     usage: ctx.db
       .prepare(
-        'SELECT instrument_id, date, powered_ms, running_ms, covered_ms, span_ms FROM daily_usage ORDER BY instrument_id, date',
+        'SELECT instrument_id, date, powered_ms, running_ms, covered_ms, span_ms, tail_state, tail_start FROM daily_usage ORDER BY instrument_id, date',
       )
       .all(),
     dirty: ctx.db.prepare('SELECT * FROM dirty_days').all(),
@@ -169,6 +169,9 @@ describe('rederive', () => {
         running_ms: 7 * 60_000,
         covered_ms: 7 * 60_000,
         span_ms: 86_400_000,
+        // The day ends in unknown time, from when the last message went stale.
+        tail_state: 'unknown',
+        tail_start: BASE + 7 * 60_000,
       },
     ]);
   });

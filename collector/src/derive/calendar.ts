@@ -39,9 +39,32 @@ export function tzOffsetMs(ts: number, tz: string): number {
   return asUtc - Math.floor(ts / 1000) * 1000;
 }
 
+interface DaySpan {
+  start: number;
+  end: number;
+  date: string;
+}
+
+/** Recently used days per zone: ingest asks for the day of every message, and Intl is slow. */
+const recentDays = new Map<string, DaySpan[]>();
+const RECENT_DAYS_KEPT = 64;
+
 /** The calendar date (YYYY-MM-DD) of instant `ts` in `tz`. */
 export function dateOf(ts: number, tz: string): string {
-  return new Date(ts + tzOffsetMs(ts, tz)).toISOString().slice(0, 10);
+  let spans = recentDays.get(tz);
+  if (spans) {
+    for (const s of spans) if (ts >= s.start && ts < s.end) return s.date;
+  } else {
+    spans = [];
+    recentDays.set(tz, spans);
+  }
+  const date = new Date(ts + tzOffsetMs(ts, tz)).toISOString().slice(0, 10);
+  const { start, end } = dayBounds(date, tz);
+  if (ts >= start && ts < end) {
+    spans.unshift({ start, end, date });
+    if (spans.length > RECENT_DAYS_KEPT) spans.pop();
+  }
+  return date;
 }
 
 const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;

@@ -12,7 +12,7 @@
 import type { CollectorContext } from '../context.ts';
 import { addDays, dateOf, dayBounds } from './calendar.ts';
 import { inTransaction, loadObservations, stmt, writeDailyUsage } from './store.ts';
-import { type DayUsage, usageByDay } from './usage.ts';
+import { type DayTail, type DayUsage, dailyFigures } from './usage.ts';
 
 export interface RecomputeOptions {
   /** Only this instrument's dirty days. */
@@ -69,14 +69,14 @@ export function computeDays(
   instrumentId: string,
   dates: readonly string[],
   now = ctx.now(),
-): DayUsage[] {
+): (DayUsage & { tail: DayTail | null })[] {
   const { timezone, offlineAfter } = ctx.config;
-  const out: DayUsage[] = [];
+  const out: (DayUsage & { tail: DayTail | null })[] = [];
   for (const run of consecutiveRuns(dates)) {
     const start = dayBounds(run[0]!, timezone).start;
     const end = dayBounds(run[run.length - 1]!, timezone).end;
     const observations = loadObservations(ctx.db, instrumentId, start, end, offlineAfter);
-    out.push(...usageByDay(observations, run, { timezone, offlineAfterMs: offlineAfter, now }));
+    out.push(...dailyFigures(observations, run, { timezone, offlineAfterMs: offlineAfter, now }));
   }
   return out;
 }

@@ -71,6 +71,7 @@ export function rederive(ctx: CollectorContext, instrumentId?: string): Rederive
     const markDirty = stmt(db, 'INSERT OR IGNORE INTO dirty_days (instrument_id, date) VALUES (?, ?)');
     const days = new DayCursor(config.timezone);
     const facts = new Map<string, StatusFacts>();
+    const marked = new Set<string>();
     let messages = 0;
     let observations = 0;
 
@@ -92,7 +93,13 @@ export function rederive(ctx: CollectorContext, instrumentId?: string): Rederive
       if (state !== null) {
         insertObservation.run(m.instrument_id, m.ts, state, m.id);
         observations++;
-        for (const date of days.datesTouched(m.ts, config.offlineAfter)) markDirty.run(m.instrument_id, date);
+        for (const date of days.datesTouched(m.ts, config.offlineAfter)) {
+          const key = `${m.instrument_id}\n${date}`;
+          if (!marked.has(key)) {
+            marked.add(key);
+            markDirty.run(m.instrument_id, date);
+          }
+        }
       }
       apply(facts, m, payload, state);
     }

@@ -1,4 +1,4 @@
-import { isPowered } from '@dayi/protocols';
+import { type DerivedState, isPowered } from '@dayi/protocols';
 import { dayBounds } from './calendar.ts';
 import { normalizeObservations, type Observation, timelineOfSorted } from './timeline.ts';
 
@@ -26,22 +26,41 @@ export function usageByDay(
   dates: readonly string[],
   opts: UsageOptions,
 ): DayUsage[] {
+  return dailyFigures(observations, dates, opts).map(({ tail: _tail, ...day }) => day);
+}
+
+/** The day's last run, when it reaches the day's end: lets a run be followed across days. */
+export interface DayTail {
+  state: DerivedState;
+  start: number;
+}
+
+/** `usageByDay` plus each day's tail run (null when the day's timeline stops before its end). */
+export function dailyFigures(
+  observations: readonly Observation[],
+  dates: readonly string[],
+  opts: UsageOptions,
+): (DayUsage & { tail: DayTail | null })[] {
   const sorted = normalizeObservations(observations);
   return dates.map((date) => {
     const { start, end } = dayBounds(date, opts.timezone);
-    const day: DayUsage = {
+    const day = {
       date,
       poweredMs: 0,
       runningMs: 0,
       coveredMs: 0,
       spanMs: Math.max(0, Math.min(end, opts.now) - start),
+      tail: null as DayTail | null,
     };
-    for (const seg of timelineOfSorted(sorted, { start, end }, opts)) {
+    const segments = timelineOfSorted(sorted, { start, end }, opts);
+    for (const seg of segments) {
       const ms = seg.end - seg.start;
       if (seg.state !== 'unknown') day.coveredMs += ms;
       if (isPowered(seg.state)) day.poweredMs += ms;
       if (seg.state === 'running') day.runningMs += ms;
     }
+    const last = segments[segments.length - 1];
+    if (last && last.end === end) day.tail = { state: last.state, start: last.start };
     return day;
   });
 }

@@ -4,7 +4,8 @@ import type { Thresholds } from '../config.ts';
 import type { CollectorContext } from '../context.ts';
 import { isoWithOffset } from '../derive/calendar.ts';
 import { currentState, isOnline } from '../derive/current.ts';
-import { loadLatestRun, stmt } from '../derive/store.ts';
+import { loadLatestRun } from '../derive/state-run.ts';
+import { stmt } from '../derive/store.ts';
 import { QueryError } from './errors.ts';
 import { parseThresholdsText, type RegistryRow, readRegistryRow } from './registry.ts';
 
@@ -109,7 +110,7 @@ function item(
   const now = ctx.now();
   const iso = (ts: number | null | undefined) =>
     ts === null || ts === undefined ? null : isoWithOffset(ts, timezone);
-  const current = currentState(loadLatestRun(ctx.db, id, offlineAfter), offlineAfter, now);
+  const current = currentState(loadLatestRun(ctx, id), offlineAfter, now);
   return {
     id,
     name: registry?.name ?? null,

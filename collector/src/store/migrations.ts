@@ -95,4 +95,14 @@ CREATE TABLE dirty_days (
 );
 `,
   },
+  {
+    version: 2,
+    name: 'daily tail run',
+    // The state and start of the day's last run when it reaches the day's end (NULL state: it does
+    // not). stateSince walks back over whole days with these instead of reading every observation.
+    sql: `
+ALTER TABLE daily_usage ADD COLUMN tail_state TEXT;
+ALTER TABLE daily_usage ADD COLUMN tail_start INTEGER;
+`,
+  },
 ];
