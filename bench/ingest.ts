@@ -143,24 +143,12 @@ interface Target {
   subscribe: boolean;
 }
 
-const aedesScript = `
-import { Aedes } from 'aedes';
-import { createServer } from 'node:net';
-const broker = await Aedes.createBroker();
-createServer(broker.handle).listen(Number(process.argv[2]), '127.0.0.1');
-`;
-
 function targets(dir: string): Target[] {
-  writeFileSync(join(dir, 'aedes.mjs'), aedesScript);
   const list: Target[] = [
     {
       name: 'aedes',
       subscribe: true,
-      start: (port) =>
-        spawn(NODE, [join(dir, 'aedes.mjs'), String(port)], {
-          cwd: join(ROOT, 'collector'),
-          stdio: 'inherit',
-        }),
+      start: (port) => spawn(NODE, [join(ROOT, 'bench/aedes-broker.ts'), String(port)], { stdio: 'inherit' }),
     },
     {
       name: 'collector',

@@ -97,10 +97,18 @@ export function createLedgerWriter(db: DatabaseSync, config: CollectorConfig) {
     return undefined;
   }
 
+  // Days already marked in the current transaction: most messages of a batch share their day.
+  const markedInBatch = new Set<string>();
+
   function markDirtyDays(instrumentId: string, ts: number): void {
     const from = dateOf(ts, config.timezone);
     const to = dateOf(ts + config.offlineAfter, config.timezone);
-    for (const date of datesBetween(from, to)) s.markDirty.run(instrumentId, date);
+    for (const date of from === to ? [from] : datesBetween(from, to)) {
+      const key = `${instrumentId}\u0000${date}`;
+      if (markedInBatch.has(key)) continue;
+      markedInBatch.add(key);
+      s.markDirty.run(instrumentId, date);
+    }
   }
 
   function writeOne(item: LedgerItem, thresholdsFor: (id: string) => Thresholds | undefined): LedgerResult {
@@ -174,6 +182,7 @@ export function createLedgerWriter(db: DatabaseSync, config: CollectorConfig) {
       if (!thresholds.has(id)) thresholds.set(id, registryEntry(id, now));
       return thresholds.get(id);
     };
+    markedInBatch.clear();
     s.begin.run();
     try {
       const results = items.map((item) => writeOne(item, thresholdsFor));

@@ -4,7 +4,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { MIGRATIONS } from './migrations.ts';
 
 export interface OpenOptions {
-  /** `full` fsyncs the WAL at every commit (survives power loss); `normal` survives a killed process. */
+  /** `full` fsyncs the WAL at every commit (survives power loss); `normal` (default) survives a killed process. */
   sync?: 'full' | 'normal';
 }
 
@@ -13,7 +13,7 @@ export function openDatabase(path: string, opts: OpenOptions = {}): DatabaseSync
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const db = new DatabaseSync(path);
   db.exec('PRAGMA journal_mode = WAL');
-  db.exec(`PRAGMA synchronous = ${opts.sync === 'normal' ? 'NORMAL' : 'FULL'}`);
+  db.exec(`PRAGMA synchronous = ${opts.sync === 'full' ? 'FULL' : 'NORMAL'}`);
   db.exec('PRAGMA foreign_keys = ON');
   db.exec('PRAGMA busy_timeout = 5000');
   migrate(db);

@@ -1,0 +1,16 @@
+/**
+ * `npm run bench [-- NAME [options]]`: runs one benchmark (or all) and prints JSON on stdout.
+ * NAME: ingest (collector vs bare Aedes and Mosquitto). Options are passed on to the benchmark.
+ */
+const BENCHES: Record<string, string> = {
+  ingest: './ingest.ts',
+};
+
+const [name = 'ingest', ...rest] = process.argv.slice(2);
+const file = BENCHES[name];
+if (!file) {
+  process.stderr.write(`unknown benchmark ${JSON.stringify(name)}: use ${Object.keys(BENCHES).join(', ')}\n`);
+  process.exit(2);
+}
+process.argv = [process.argv[0]!, new URL(file, import.meta.url).pathname, ...rest];
+await import(file);
