@@ -87,9 +87,9 @@ instruments:
 `);
     const agent = await startAgent(cfg, { log });
     cleanups.push(() => agent.stop());
-    const status = await waitFor('status with both inputs', async () => {
+    const status = await waitFor('status with both inputs and the serial error', async () => {
       const s = await statusOf(m.port, 'MIX-1');
-      return s?.inputs?.length === 2 ? s : undefined;
+      return s?.inputs?.length === 2 && s.inputs[0]?.lastError && s.inputs[1]?.connected ? s : undefined;
     });
     const [serial, plug] = status.inputs!;
     expect(serial).toMatchObject({ type: 'serial', connected: false });
