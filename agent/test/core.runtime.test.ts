@@ -50,7 +50,14 @@ function captureIo() {
   let out = '';
   let err = '';
   return {
-    io: { out: (s: string) => void (out += s), err: (s: string) => void (err += s) },
+    io: {
+      out: (s: string) => {
+        out += s;
+      },
+      err: (s: string) => {
+        err += s;
+      },
+    },
     get out() {
       return out;
     },
