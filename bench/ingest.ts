@@ -143,6 +143,29 @@ interface Target {
   subscribe: boolean;
 }
 
+/** The dayi collector as a user runs it (`dayi collector -c`), with `store.sync` normal or full. */
+function collectorTarget(dir: string, sync: 'normal' | 'full'): Target {
+  return {
+    name: sync === 'normal' ? 'collector' : 'collectorSyncFull',
+    subscribe: false,
+    start: (port) => {
+      const ids = Array.from({ length: 256 }, (_, i) => `BENCH-${String(i).padStart(3, '0')}`);
+      const file = join(dir, `collector-${sync}.yaml`);
+      writeFileSync(
+        file,
+        [
+          'http: { host: 127.0.0.1, port: 0 }',
+          `mqtt: { host: 127.0.0.1, port: ${port} }`,
+          `store: { sqlite: ${join(dir, `collector-${sync}.sqlite`)}, sync: ${sync} }`,
+          'log: { level: warn }',
+          `agents: [{ username: bench, password: bench-password-1, instruments: [${ids.join(', ')}] }]`,
+        ].join('\n'),
+      );
+      return spawn(NODE, [join(ROOT, 'bin/dayi.js'), 'collector', '-c', file], { stdio: 'inherit' });
+    },
+  };
+}
+
 function targets(dir: string): Target[] {
   const list: Target[] = [
     {
@@ -150,27 +173,8 @@ function targets(dir: string): Target[] {
       subscribe: true,
       start: (port) => spawn(NODE, [join(ROOT, 'bench/aedes-broker.ts'), String(port)], { stdio: 'inherit' }),
     },
-    {
-      name: 'collector',
-      subscribe: false,
-      start: (port) => {
-        const http = port + 1;
-        const ids = Array.from({ length: 256 }, (_, i) => `BENCH-${String(i).padStart(3, '0')}`);
-        writeFileSync(
-          join(dir, 'collector.yaml'),
-          [
-            `http: { host: 127.0.0.1, port: ${http} }`,
-            `mqtt: { host: 127.0.0.1, port: ${port} }`,
-            `store: { sqlite: ${join(dir, `collector-${port}.sqlite`)} }`,
-            'log: { level: warn }',
-            `agents: [{ username: bench, password: bench-password-1, instruments: [${ids.join(', ')}] }]`,
-          ].join('\n'),
-        );
-        return spawn(NODE, [join(ROOT, 'bin/dayi.js'), 'collector', '-c', join(dir, 'collector.yaml')], {
-          stdio: 'inherit',
-        });
-      },
-    },
+    collectorTarget(dir, 'normal'),
+    collectorTarget(dir, 'full'),
   ];
   if (
     spawnSync('which', ['mosquitto']).status === 0 ||
@@ -236,10 +240,13 @@ export async function runIngestBench(o: IngestOptions) {
     bench: 'ingest',
     node: process.version,
     options: o,
-    note: 'median messages/s over rounds; aedes and mosquitto: publisher PUBACK + subscriber delivery; collector: PUBACK after the message is committed to the SQLite ledger (synchronous=FULL)',
+    note: 'median messages/s over rounds; aedes and mosquitto: publisher PUBACK + subscriber delivery; collector: PUBACK after the message is committed to the SQLite ledger with store.sync normal (the default); collectorSyncFull: the same with store.sync full (fsync at every commit)',
     results,
     ratio: {
       collectorVsAedes: Number(((results.collector?.messagesPerSecond ?? Number.NaN) / aedes).toFixed(3)),
+      collectorSyncFullVsAedes: Number(
+        ((results.collectorSyncFull?.messagesPerSecond ?? Number.NaN) / aedes).toFixed(3),
+      ),
       ...(results.mosquitto
         ? {
             collectorVsMosquitto: Number(
