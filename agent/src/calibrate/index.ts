@@ -19,6 +19,11 @@ export { renderHistogram, renderReport, stateSnippet } from './report.ts';
 export const PROGRESS_EVERY_MS = 60_000;
 /** Longest recording: one timer's range (2^31 ms is 24.8 days). */
 export const MAX_DURATION_MS = 24 * 86_400_000;
+/**
+ * Most values kept for the analysis (8 MB). Beyond it a uniform random subset is kept (reservoir
+ * sampling), which has the same distribution: a 24-day recording at 10 Hz fits.
+ */
+export const MAX_KEPT_SAMPLES = 1_000_000;
 /** Distinct input errors printed during one recording; the rest are only counted. */
 const MAX_ERROR_LINES = 20;
 
@@ -82,6 +87,7 @@ export async function calibrate(opts: CalibrateOptions): Promise<CalibrateResult
 
   const log = opts.log ?? pino({ level: opts.config.log.level, name: 'dayi-calibrate' }, pino.destination(2));
   const values: number[] = [];
+  let seen = 0;
   const metricsSeen = new Set<string>();
   const errorsSeen = new Map<string, number>();
   const inputs: Input[] = [];
@@ -112,7 +118,13 @@ export async function calibrate(opts: CalibrateOptions): Promise<CalibrateResult
       reading(r) {
         for (const name of Object.keys(r.metrics)) metricsSeen.add(name);
         const v = r.metrics[signal];
-        if (typeof v === 'number') values.push(v);
+        if (typeof v !== 'number') return;
+        seen++;
+        if (values.length < MAX_KEPT_SAMPLES) values.push(v);
+        else {
+          const k = Math.floor(Math.random() * seen);
+          if (k < MAX_KEPT_SAMPLES) values[k] = v;
+        }
       },
       error(err) {
         const key = `${input.name}: ${err.message}`;
@@ -125,20 +137,23 @@ export async function calibrate(opts: CalibrateOptions): Promise<CalibrateResult
 
   await waitFor(opts.durationMs, opts.abort, opts.progressEveryMs ?? PROGRESS_EVERY_MS, () => {
     const left = opts.durationMs - (now() - started);
-    write(`  ${values.length} samples of ${signal}, ${minutes(Math.max(0, left))} left\n`);
+    write(`  ${seen} samples of ${signal}, ${minutes(Math.max(0, left))} left\n`);
   });
   await stopAll();
   const recordedMs = now() - started;
 
   const calibration = analyzeSignal(values, { signal });
   if (values.length === 0) {
-    const seen = [...metricsSeen].sort();
+    const names = [...metricsSeen].sort();
     write(
-      seen.length > 0
-        ? `\nNo reading carried ${signal}; the inputs gave ${seen.join(', ')}. Set state.signal (or --signal) to one of them.\n`
+      names.length > 0
+        ? `\nNo reading carried ${signal}; the inputs gave ${names.join(', ')}. Set the instrument's state.signal to one of them.\n`
         : `\nNo reading arrived from ${inst.id}'s inputs in ${minutes(recordedMs)}; see the errors above.\n`,
     );
     return { exitCode: 1, calibration };
+  }
+  if (seen > values.length) {
+    write(`\n(${seen} samples recorded; the analysis uses a uniform random ${values.length} of them)\n`);
   }
   write(`\n${renderReport(calibration, { instrumentId: inst.id, recordedMs })}`);
   return { exitCode: calibration.verdict === 'too_few_samples' ? 1 : 0, calibration };
