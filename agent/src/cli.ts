@@ -113,12 +113,18 @@ export async function agentCommand(argv: string[], io: Io = stdio): Promise<numb
     return typeof code === 'number' ? code : 0;
   }
 
-  return runAgent(config);
+  return runAgent(config, io);
 }
 
-async function runAgent(config: AgentConfig): Promise<number> {
+async function runAgent(config: AgentConfig, io: Io): Promise<number> {
   const { startAgent } = await import('./runtime.ts');
-  const agent = await startAgent(config);
+  let agent: Awaited<ReturnType<typeof startAgent>>;
+  try {
+    agent = await startAgent(config);
+  } catch (err) {
+    io.err(`dayi agent: ${(err as Error).message}\n`);
+    return 1;
+  }
   await new Promise<void>((resolve) => {
     const onSignal = () => {
       process.off('SIGINT', onSignal);

@@ -43,9 +43,19 @@ export async function startAgent(config: AgentConfig, opts: StartOptions = {}): 
   const now = opts.now ?? Date.now;
   const version = opts.version ?? AGENT_VERSION;
   const share = Math.floor(config.outbox.maxBytes / config.instruments.length);
-  const instruments = config.instruments.map(
-    (inst) => new InstrumentRuntime(config, inst, { log, now, version, maxBytes: share }),
-  );
+  const instruments: InstrumentRuntime[] = [];
+  try {
+    for (const inst of config.instruments)
+      instruments.push(new InstrumentRuntime(config, inst, { log, now, version, maxBytes: share }));
+  } catch (err) {
+    // An outbox that cannot be opened (permissions, a file in the way) is an installation error:
+    // say which instrument and where, and leave nothing half-started.
+    for (const i of instruments) i.outbox.close();
+    const inst = config.instruments[instruments.length]!;
+    throw new Error(
+      `instrument ${inst.id}: cannot open its outbox in ${join(config.outbox.dir, inst.id)}: ${(err as Error).message}`,
+    );
+  }
   for (const i of instruments) await i.start();
   let stopped: Promise<void> | null = null;
   return {
@@ -86,6 +96,7 @@ export class InstrumentRuntime {
   private readonly acc = new Map<string, { sum: number; n: number }>();
   private timer: NodeJS.Timeout | null = null;
   private starting: Promise<void> = Promise.resolve();
+  private readonly vendorFaults = new Set<string>();
   private lastLinks = '';
   private stopped = false;
 
@@ -227,6 +238,19 @@ export class InstrumentRuntime {
         ...(r.state ? { state: r.state } : {}),
       });
       if (change) this.publishState(change);
+    } else if (r.state !== undefined) {
+      // No state classification configured: a vendor fault is still worth an event.
+      const was = this.vendorFaults.has(slot.name);
+      if (r.state === 'fault' && !was) {
+        this.vendorFaults.add(slot.name);
+        this.append('event', {
+          ts: r.ts,
+          type: 'vendor_fault',
+          severity: 'warning',
+          detail: { input: slot.name },
+        });
+        this.session.kick();
+      } else if (r.state !== 'fault') this.vendorFaults.delete(slot.name);
     }
     if (slot.failure) slot.failure = null;
     this.checkLinks();

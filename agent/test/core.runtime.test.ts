@@ -112,7 +112,55 @@ instruments:
   });
 });
 
+describe('agent runtime without a state block', () => {
+  it('sends metrics only, and a vendor fault still as a vendor_fault event', async () => {
+    const m = await broker();
+    const cfg = parseAgentConfig(`
+agent: { id: lab3-pc7 }
+mqtt: { url: "${m.url}" }
+outbox: { dir: "${join(root, 'nostate')}", fsync: false }
+instruments:
+  - id: PLAIN-1
+    publishEvery: 300ms
+    inputs:
+      - { type: simulated, pattern: steps, every: 100ms, steps: [ { watts: 900, for: 1s }, { watts: 20, for: 1s, state: fault } ] }
+`);
+    const agent = await startAgent(cfg, { log: pino({ level: 'silent' }) });
+    cleanups.push(() => agent.stop());
+    const [event] = await mosquittoSub({
+      port: m.port,
+      topics: ['dayi/v1/PLAIN-1/event'],
+      count: 1,
+      timeoutSeconds: 10,
+    });
+    const e = decodePayload('event', event!.payload);
+    expect(e.ok && e.payload).toMatchObject({ type: 'vendor_fault', severity: 'warning', seq: 1 });
+    const tel = await mosquittoSub({ port: m.port, topics: ['dayi/v1/PLAIN-1/telemetry'], count: 3 });
+    for (const t of tel) {
+      const d = decodePayload('telemetry', t.payload);
+      expect(d.ok && d.payload.state).toBeUndefined();
+    }
+    expect(
+      await mosquittoSub({ port: m.port, topics: ['dayi/v1/PLAIN-1/state'], timeoutSeconds: 1 }),
+    ).toEqual([]);
+    await agent.stop();
+  });
+});
+
 describe('dayi agent command', () => {
+  it('an outbox that cannot be created is a clear error naming the instrument and the folder', async () => {
+    const blocker = join(root, 'not-a-folder');
+    writeFileSync(blocker, 'a file where the outbox folder should be');
+    const file = join(root, 'blocked.yaml');
+    writeFileSync(
+      file,
+      `agent: { id: a }\nmqtt: { url: "mqtt://127.0.0.1:1" }\noutbox: { dir: "${blocker}" }\ninstruments: [ { id: BLK-1, inputs: [ { type: simulated } ] } ]\n`,
+    );
+    const c = captureIo();
+    expect(await agentCommand(['-c', file], c.io)).toBe(1);
+    expect(c.err).toContain(`instrument BLK-1: cannot open its outbox in ${join(blocker, 'BLK-1')}`);
+  });
+
   it('--help explains the command; -c is required; unknown subcommands are refused', async () => {
     const help = captureIo();
     expect(await agentCommand(['--help'], help.io)).toBe(0);
