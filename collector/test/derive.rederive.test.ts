@@ -30,7 +30,7 @@ function snapshot(ctx: CollectorContext) {
         'SELECT instrument_id, date, powered_ms, running_ms, covered_ms, span_ms, tail_state, tail_start FROM daily_usage ORDER BY instrument_id, date',
       )
       .all(),
-    dirty: ctx.db.prepare('SELECT * FROM dirty_days').all(),
+    dirty: ctx.db.prepare('SELECT * FROM dirty_days ORDER BY instrument_id, date').all(),
   };
 }
 
@@ -140,7 +140,7 @@ describe('rederive', () => {
           }
         },
       ),
-      { numRuns: 40 },
+      { numRuns: 25 },
     );
   });
 

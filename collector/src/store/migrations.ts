@@ -97,12 +97,15 @@ CREATE TABLE dirty_days (
   },
   {
     version: 2,
-    name: 'daily tail run',
+    name: 'daily tail run, derive settings',
     // The state and start of the day's last run when it reaches the day's end (NULL state: it does
     // not). stateSince walks back over whole days with these instead of reading every observation.
     sql: `
 ALTER TABLE daily_usage ADD COLUMN tail_state TEXT;
 ALTER TABLE daily_usage ADD COLUMN tail_start INTEGER;
+-- The config values the derived tables were computed with (timezone, offlineAfter): when they
+-- change, everything derived is rebuilt from the ledger at start (derive/settings.ts).
+CREATE TABLE derive_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 `,
   },
 ];
