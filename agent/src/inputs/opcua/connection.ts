@@ -54,7 +54,7 @@ import type { OpcuaInputConfig } from './schema.ts';
 
 /** A data change as plain values, so the supervisor never loads node-opcua itself. */
 export interface Sample {
-  /** Event time: the source timestamp, else the server's, else arrival. */
+  /** Event time, per the input's `timestamp` mode. */
   ts: number;
   /** The status code's text when it is not Good (the value is then meaningless). */
   bad: string | undefined;
@@ -63,9 +63,24 @@ export interface Sample {
   dataType: string;
 }
 
-export function toSample(dv: DataValue): Sample {
+/**
+ * The reading's time. `agent` (default) is arrival: a subscription delivers within a publishing
+ * interval, instrument PCs' clocks are often wrong, and the first value after a (re)connect
+ * carries as source timestamp the time of its last change (hours ago for a state), which is not
+ * when it was observed. `source`/`server` use the server's timestamps, falling back to arrival.
+ */
+export type TimestampMode = 'agent' | 'source' | 'server';
+
+export function toSample(dv: DataValue, mode: TimestampMode = 'agent'): Sample {
+  const now = Date.now();
+  const ts =
+    mode === 'source'
+      ? (dv.sourceTimestamp?.getTime() ?? dv.serverTimestamp?.getTime() ?? now)
+      : mode === 'server'
+        ? (dv.serverTimestamp?.getTime() ?? now)
+        : now;
   return {
-    ts: dv.sourceTimestamp?.getTime() ?? dv.serverTimestamp?.getTime() ?? Date.now(),
+    ts,
     bad: dv.statusCode.isNotGood() ? dv.statusCode.toString() : undefined,
     number: dataValueNumber(dv),
     text: dataValueText(dv),
@@ -362,12 +377,12 @@ export async function openConnection(opts: OpenOptions): Promise<Connection> {
           if (entry.kind === 'metric') {
             const m = entry.item;
             await monitor(nodeId, { ...context, resolved: key }, m.map === undefined, (dv) =>
-              handlers.metric(m, toSample(dv)),
+              handlers.metric(m, toSample(dv, config.timestamp)),
             );
           } else {
             const st = entry.item;
             await monitor(nodeId, { ...context, resolved: key }, false, (dv) =>
-              handlers.state(st, key, toSample(dv)),
+              handlers.state(st, key, toSample(dv, config.timestamp)),
             );
           }
           done.add(`${entry.kind} ${key}`);

@@ -66,6 +66,12 @@ export const schema = z
     reconnect: z
       .strictObject({ minDelay: duration().default(1000), maxDelay: duration().default(30_000) })
       .prefault({}),
+    /**
+     * The readings' time: `agent` (arrival, default), `source` or `server` (the server's
+     * timestamps; needs synchronised clocks, and the first value after a connect then carries the
+     * time of its last change).
+     */
+    timestamp: z.enum(['agent', 'source', 'server']).default('agent'),
     /** Timeout of connecting and of each request. */
     timeout: duration().default(10_000),
   })
