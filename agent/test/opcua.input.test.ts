@@ -178,4 +178,22 @@ describe('opcua input', () => {
     expect(bad.link().connected).toBe(false);
     expect(b.readings).toEqual([]);
   });
+
+  it('reads a node without deadband when the server refuses a percent deadband (no EURange), and says so', async () => {
+    await server.set('power', 64);
+    const input = makeInput({
+      deadband: { type: 'percent', value: 10 },
+      nodes: [{ nodeId: server.ids.power, metric: 'power_w' }],
+    });
+    const sink = new RecordingSink();
+    await input.start(sink);
+    await sink.waitFor('power_w 64', () => sink.values('power_w').includes(64));
+    const refused = sink.errors.find((e) => e.err.message.includes('deadband refused'));
+    expect(refused?.context).toMatchObject({
+      endpoint: server.endpoint,
+      nodeId: server.ids.power,
+      metric: 'power_w',
+    });
+    expect(input.link().connected).toBe(true);
+  });
 });

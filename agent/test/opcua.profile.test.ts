@@ -145,6 +145,8 @@ describe('opcua input config', () => {
       publishingInterval: 1000,
       reconnect: { minDelay: 1000, maxDelay: 30_000 },
       acceptUnknownServerCertificate: false,
+      timestamp: 'agent',
+      timeout: 10_000,
     });
 
     expect(
