@@ -97,6 +97,7 @@ export class InstrumentRuntime {
   private timer: NodeJS.Timeout | null = null;
   private starting: Promise<void> = Promise.resolve();
   private readonly vendorFaults = new Set<string>();
+  private warnedSignal = false;
   private lastLinks = '';
   private stopped = false;
 
@@ -293,6 +294,15 @@ export class InstrumentRuntime {
     if (change) this.publishState(change);
     this.checkLinks();
     if (this.acc.size === 0) return; // no readings this period: no evidence to send
+    const signal = this.classifier?.options.signal;
+    if (signal && signal !== 'vendor' && !this.acc.has(signal) && !this.warnedSignal) {
+      // The likeliest misconfiguration: classifying on a metric no input provides.
+      this.warnedSignal = true;
+      this.log.warn(
+        { signal, metrics: [...this.acc.keys()] },
+        `no input provides ${signal}: the state cannot be classified (check state.signal)`,
+      );
+    }
     const metrics: Record<string, number> = {};
     for (const [name, a] of this.acc) metrics[name] = Math.round((a.sum / a.n) * 1000) / 1000;
     this.acc.clear();

@@ -112,6 +112,40 @@ instruments:
   });
 });
 
+describe('agent runtime misconfiguration', () => {
+  it('warns once when no input provides the state signal', async () => {
+    const logs: Record<string, unknown>[] = [];
+    const log = pino(
+      { level: 'warn' },
+      new Writable({
+        write(chunk, _enc, cb) {
+          logs.push(JSON.parse(String(chunk)) as Record<string, unknown>);
+          cb();
+        },
+      }),
+    );
+    const cfg = parseAgentConfig(`
+agent: { id: lab3-pc7 }
+mqtt: { url: "mqtt://127.0.0.1:1" }
+outbox: { dir: "${join(root, 'nosignal')}", fsync: false }
+instruments:
+  - id: SIG-1
+    publishEvery: 200ms
+    inputs: [ { type: simulated, pattern: constant, every: 100ms } ]
+    state: { signal: current_x, thresholds: { standby: 0.1, idle: 0.5, running: 2 } }
+`);
+    const agent = await startAgent(cfg, { log });
+    await sleep(1000);
+    await agent.stop();
+    const warnings = logs.filter((l) => String(l.msg).startsWith('no input provides current_x'));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({
+      instrumentId: 'SIG-1',
+      metrics: ['power_w', 'current_a', 'voltage_v'],
+    });
+  });
+});
+
 describe('agent runtime without a state block', () => {
   it('sends metrics only, and a vendor fault still as a vendor_fault event', async () => {
     const m = await broker();

@@ -41,6 +41,18 @@ describe('outbox on disk', () => {
     expect(again.append('event', { ts: T0, type: 'x', severity: 'info' }).payload.seq).toBe(1);
   });
 
+  it('with fsync (the default) appends and acks survive a reopen the same way', () => {
+    const dir = fresh();
+    const box = Outbox.open(dir, { maxBytes: 1 << 20 });
+    const a = box.append('state', state(1));
+    box.append('telemetry', telemetry(2));
+    box.ack(a.id);
+    const again = Outbox.open(dir, { maxBytes: 1 << 20 });
+    expect(again.pending().map((m) => [m.kind, m.payload.seq])).toEqual([['telemetry', 1]]);
+    again.close();
+    expect(() => again.append('telemetry', telemetry(3))).toThrow(/closed/);
+  });
+
   it('seq survives even when every segment was acked and deleted', () => {
     const dir = fresh();
     const box = Outbox.open(dir, { maxBytes: 8192, fsync: false });
