@@ -1,0 +1,18 @@
+# The dayi image: one image for the collector and the agent (`dayi collector …` / `dayi agent …`).
+FROM node:24-bookworm-slim
+WORKDIR /app
+ENV NODE_ENV=production
+COPY package.json package-lock.json ./
+COPY protocols/package.json protocols/
+COPY agent/package.json agent/
+COPY collector/package.json collector/
+# The image's Node is 24 already: the `node` npm package (a dev dependency for older hosts) is skipped.
+RUN npm ci --omit=dev --no-audit --no-fund
+COPY bin bin
+COPY protocols protocols
+COPY agent agent
+COPY collector collector
+COPY firmware-configs firmware-configs
+USER node
+ENTRYPOINT ["node", "bin/dayi.js"]
+CMD ["--help"]
