@@ -10,7 +10,7 @@ import { type CollectorConfig, type CollectorConfigInput, collectorConfigSchema 
 import type { CollectorContext } from './context.ts';
 import { createIngest, type Ingest } from './ingest/index.ts';
 import { createMetrics } from './metrics.ts';
-import { recomputeDirty, seedRegistry } from './query/index.ts';
+import { ensureDeriveSettings, recomputeDirty, seedRegistry } from './query/index.ts';
 import { openDatabase } from './store/sqlite.ts';
 
 export interface BuildOptions {
@@ -79,6 +79,8 @@ export async function build(
   let broker: Broker | undefined;
   try {
     seedRegistry(ctx, config.instruments);
+    // Days derived under another time zone or offlineAfter must not mix with new ones (re-derives).
+    ensureDeriveSettings(ctx);
     ingest = createIngest(ctx);
     broker = await startBroker(ctx, ingest);
   } catch (err) {
