@@ -2,6 +2,7 @@
  * The opcua input against a real node-opcua server (a child process, see fixtures/opcua/server.ts).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -195,5 +196,29 @@ describe('opcua input', () => {
       metric: 'power_w',
     });
     expect(input.link().connected).toBe(true);
+  });
+
+  it('stop() does not wait for a connect timeout when the server accepts TCP and never answers', async () => {
+    const sockets: Socket[] = [];
+    const silent = createServer((sock) => sockets.push(sock));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const port = (silent.address() as { port: number }).port;
+    try {
+      const input = makeInput({
+        endpoint: `opc.tcp://127.0.0.1:${port}`,
+        timeout: '10m',
+        nodes: [{ nodeId: 'ns=1;i=1', metric: 'power_w' }],
+      });
+      const sink = new RecordingSink();
+      await input.start(sink);
+      await eventually('the agent to open a TCP connection', () => sockets.length > 0);
+      // With a 10 min connect timeout, only an aborted connect lets this finish within the test's time.
+      await input.stop();
+      expect(input.link().connected).toBe(false);
+      expect(sink.readings).toEqual([]);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => silent.close(r));
+    }
   });
 });

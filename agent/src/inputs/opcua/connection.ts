@@ -271,6 +271,7 @@ export async function openConnection(opts: OpenOptions): Promise<Connection> {
       config.timeout,
       'read NamespaceArray',
     );
+    aborted();
     const ctx: ResolveContext = { namespaceArray, aliases: plan.aliases, cache: new Map() };
     const base = await resolveRoot(session, config, plan, ctx);
 

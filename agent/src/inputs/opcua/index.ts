@@ -129,6 +129,7 @@ class OpcuaInput implements Input {
           this.#config.acceptUnknownServerCertificate,
         );
         this.#nodeProblems.clear();
+        if (this.#stopped) break;
         const abort = new AbortController();
         this.#abort = abort;
         const conn = await openConnection({
@@ -153,7 +154,10 @@ class OpcuaInput implements Input {
           signal: abort.signal,
         });
         this.#conn = conn;
-        if (this.#stopped) break;
+        if (this.#stopped) {
+          await conn.close();
+          break;
+        }
         this.#link = { ...this.#link, connected: true };
         this.#deps.log.info(
           { input: this.name, monitored: conn.monitored },
