@@ -30,6 +30,9 @@ export interface FixtureServer {
   set(name: FixtureVariable, value: number | string): Promise<void>;
   /** Closes every session server-side, as after a session timeout: clients see BadSessionIdInvalid. */
   dropSessions(): Promise<void>;
+  /** SIGSTOP / SIGCONT: a hung server whose TCP connections stay open (no FIN, no RST). */
+  pause(): void;
+  resume(): void;
   /** SIGKILL (a crash, no goodbye to clients) or SIGTERM (orderly shutdown). */
   kill(signal?: 'SIGKILL' | 'SIGTERM'): Promise<void>;
 }
@@ -107,7 +110,14 @@ export async function startFixtureServer(opts: FixtureOptions): Promise<FixtureS
       child.stdin?.write(`${JSON.stringify({ dropSessions: true })}\n`);
       await waitLine((l) => l === 'ok dropSessions' || l.startsWith('error '), 'ack of dropSessions', 10_000);
     },
+    pause() {
+      child.kill('SIGSTOP');
+    },
+    resume() {
+      child.kill('SIGCONT');
+    },
     async kill(signal = 'SIGKILL') {
+      if (signal === 'SIGTERM') child.kill('SIGCONT');
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       await exited;
     },
