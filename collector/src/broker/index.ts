@@ -156,13 +156,19 @@ export async function startBroker(ctx: CollectorContext, ingest: Ingest): Promis
 
   const servers: Server[] = [];
   try {
-    const tcp = createServer(handle);
+    // PUBACKs leave only after a commit, in bursts of small writes: Nagle's algorithm would hold
+    // them back for the peer's delayed ACK and stretch every agent's round trip.
+    const tcp = createServer({ noDelay: true }, handle);
     servers.push(tcp);
     const port = await listen(tcp, config.mqtt.port, config.mqtt.host, 'mqtt.port');
     let tlsPort: number | undefined;
     if (config.mqtt.tls) {
       const tls = createTlsServer(
-        { cert: pem(config.mqtt.tls.cert, 'mqtt.tls.cert'), key: pem(config.mqtt.tls.key, 'mqtt.tls.key') },
+        {
+          cert: pem(config.mqtt.tls.cert, 'mqtt.tls.cert'),
+          key: pem(config.mqtt.tls.key, 'mqtt.tls.key'),
+          noDelay: true,
+        },
         handle,
       );
       servers.push(tls);
