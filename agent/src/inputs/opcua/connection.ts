@@ -158,8 +158,9 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
+/** node-opcua's messages span several lines; `status` and logs want one. */
 function errMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  return (err instanceof Error ? err.message : String(err)).replace(/\s+/g, ' ').trim();
 }
 
 /** `nsu=<uri>;s=…` becomes `ns=<index>;s=…` on this server; other forms pass through. */
