@@ -3,7 +3,7 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 /** One registry per collector instance, so several can run in one process (tests, bench). */
 export function createMetrics() {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'dayi_process_' });
+  collectDefaultMetrics({ register: registry, prefix: 'dayi_' });
   return {
     registry,
     messages: new Counter({
