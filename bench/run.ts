@@ -4,6 +4,7 @@
  */
 const BENCHES: Record<string, string> = {
   ingest: './ingest.ts',
+  agent: './agent.ts',
 };
 
 const [name = 'ingest', ...rest] = process.argv.slice(2);

@@ -1,0 +1,123 @@
+/**
+ * The agent's peers for bench/agent, all on loopback and started here: a Mosquitto broker, a pymodbus
+ * SDM630 on Modbus TCP, a pymodbus SDM120 on RTU through a socat pty pair, and the node-opcua fixture
+ * server whose ActivePower changes every `every` (OPC UA reports changes only, so a value that moves
+ * is what makes the input deliver one reading per second). They are the agent tests' own fixtures.
+ */
+import { join } from 'node:path';
+import { loadModbusProfile } from '../agent/src/inputs/modbus/profiles.ts';
+import {
+  layoutFromProfile,
+  type PtyPair,
+  type SimulatedDevice,
+  startModbusDevice,
+  startPtyPair,
+} from '../agent/test/helpers/modbus-device.ts';
+import { type Mosquitto, startMosquitto } from '../agent/test/helpers/mosquitto.ts';
+import { type FixtureServer, startFixtureServer } from '../agent/test/helpers/opcua-server.ts';
+
+export const PROFILES_DIR = new URL('../firmware-configs/', import.meta.url).pathname;
+export const AGENT_USER = { username: 'bench-agent', password: 'bench-agent-password-1' };
+
+export interface Peers {
+  broker: Mosquitto;
+  sdm630: SimulatedDevice;
+  pty: PtyPair;
+  sdm120: SimulatedDevice;
+  opcua: FixtureServer;
+  /** Watts the SDM630 serves now; `toggleSdm630()` switches between running and idle levels. */
+  toggleSdm630(): Promise<void>;
+  /** Read requests each Modbus device has served so far. */
+  modbusReads(): Promise<{ sdm630: number; sdm120: number }>;
+  /** OPC UA value changes written so far. */
+  opcuaWrites(): number;
+  close(): Promise<void>;
+}
+
+const sdm630Profile = loadModbusProfile(PROFILES_DIR, 'eastron-sdm630');
+const sdm120Profile = loadModbusProfile(PROFILES_DIR, 'eastron-sdm120');
+
+const sdm630Values = (power_w: number) => ({
+  power_w,
+  power_l1_w: power_w / 3,
+  power_l2_w: power_w / 3,
+  power_l3_w: power_w / 3,
+  voltage_v: 230.4,
+  current_a: power_w / 230.4,
+  frequency_hz: 50.01,
+  energy_kwh: 18342.7,
+});
+
+export async function startPeers(dir: string, every: number, log: (s: string) => void): Promise<Peers> {
+  const closers: (() => Promise<void>)[] = [];
+  const close = async () => {
+    for (const c of closers.reverse()) await c().catch(() => {});
+  };
+  try {
+    const broker = await startMosquitto({ users: [AGENT_USER] });
+    closers.push(() => broker.close());
+    log(`mosquitto on ${broker.port}`);
+    let running = true;
+    const sdm630 = await startModbusDevice(layoutFromProfile(sdm630Profile, sdm630Values(2733.9)), {
+      tcp: true,
+    });
+    closers.push(() => sdm630.stop());
+    log(`SDM630 (Modbus TCP) on ${sdm630.port}`);
+    const pty = await startPtyPair();
+    closers.push(() => pty.stop());
+    const sdm120 = await startModbusDevice(
+      layoutFromProfile(sdm120Profile, { power_w: 412.5, voltage_v: 229.8, current_a: 1.795 }),
+      { serial: pty.device, baudRate: sdm120Profile.serial?.baudRate ?? 2400 },
+    );
+    closers.push(() => sdm120.stop());
+    log(`SDM120 (Modbus RTU) on ${pty.port}`);
+    const opcua = await startFixtureServer({ pki: join(dir, 'opcua-server-pki') });
+    closers.push(() => opcua.kill('SIGTERM'));
+    log(`OPC UA fixture server on ${opcua.endpoint}`);
+    await opcua.set('itemState', 'Executing');
+
+    let writes = 0;
+    let busy = false;
+    let n = 0;
+    const timer = setInterval(() => {
+      if (busy) return;
+      busy = true;
+      // A slow wave plus a small wobble: a change at every sample, as a real power reading has.
+      const watts = 800 + 60 * Math.sin(n++ / 30) + (n % 7);
+      opcua
+        .set('power', Math.round(watts * 10) / 10)
+        .then(() => {
+          writes++;
+        })
+        .catch((err: Error) => log(`OPC UA set failed: ${err.message}`))
+        .finally(() => {
+          busy = false;
+        });
+    }, every);
+    closers.push(async () => clearInterval(timer));
+
+    return {
+      broker,
+      sdm630,
+      pty,
+      sdm120,
+      opcua,
+      async toggleSdm630() {
+        running = !running;
+        await sdm630.set(layoutFromProfile(sdm630Profile, sdm630Values(running ? 2733.9 : 150.2)));
+      },
+      async modbusReads() {
+        const count = async (d: SimulatedDevice) =>
+          Object.values(await d.stats())
+            .flatMap((t) => Object.values(t))
+            .reduce((a, b) => a + (b ?? 0), 0);
+        return { sdm630: await count(sdm630), sdm120: await count(sdm120) };
+      },
+      opcuaWrites: () => writes,
+      close,
+    };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}

@@ -1,0 +1,340 @@
+/**
+ * bench/agent: the edge agent's resident memory and CPU with 3 inputs polled at 1 Hz, run as a user
+ * runs it (`dayi agent -c agent.yaml`, a child process), for `--duration` (default 10 minutes, the
+ * issue's figure) after a warm-up. The goal: under 60 MiB and under 1 % of one core.
+ *
+ * Peers on loopback (bench/agent-peers.ts): Mosquitto, an SDM630 on Modbus TCP, an SDM120 on Modbus
+ * RTU through a socat pty pair, an OPC UA server. Three instruments, one input each, state
+ * classification on, telemetry every `--publish-every`. An idle Node process (`setInterval`) is
+ * sampled the same way in the same run as the baseline: what Node alone costs on this machine.
+ * A subscriber counts the telemetry per instrument, and the Modbus devices count the requests they
+ * served, to show the agent was really working.
+ *
+ * Prints one JSON object on stdout; progress goes to stderr.
+ *   npm run bench -- agent [--duration 10m] [--every 1s] [--publish-every 10s] [--warmup 30s]
+ *                          [--sample-every 5s] [--node-arg=--cpu-prof --node-arg=--cpu-prof-dir=DIR]
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { parseDuration } from '@dayi/protocols';
+import mqtt from 'mqtt';
+import { AGENT_USER, type Peers, startPeers } from './agent-peers.ts';
+import { clockTicks, type ProcSample, peakRss, sampleProc, summarize } from './agent-procfs.ts';
+
+const ROOT = new URL('..', import.meta.url).pathname;
+const NODE = process.execPath;
+const GOAL = { rssMiB: 60, cpuShare: 0.01 };
+const IDS = { sdm630: 'BENCH-SDM630-0001', sdm120: 'BENCH-SDM120-0002', opcua: 'BENCH-OPCUA-0003' };
+
+export interface AgentBenchOptions {
+  duration: number;
+  every: number;
+  publishEvery: number;
+  warmup: number;
+  sampleEvery: number;
+  /** Extra arguments for the agent's node (e.g. --cpu-prof), before the script. */
+  nodeArgs: string[];
+  /** Which of the three inputs the agent runs (all by default), to see what each costs. */
+  inputs: InputName[];
+}
+
+const progress = (s: string) => process.stderr.write(`[bench agent] ${s}\n`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const ms = (x: number) => `${x}ms`;
+
+type InputName = keyof typeof IDS;
+const INPUT_NAMES = Object.keys(IDS) as InputName[];
+
+function agentYaml(peers: Peers, dir: string, o: AgentBenchOptions): string {
+  const state = '{ signal: power_w, thresholds: { standby: 5, idle: 80, running: 400 } }';
+  const inputs: Record<InputName, string> = {
+    sdm630: `      - { type: modbus, transport: tcp, host: 127.0.0.1, port: ${peers.sdm630.port}, profile: eastron-sdm630, every: ${ms(o.every)} }`,
+    sdm120: `      - { type: modbus, transport: rtu, path: "${peers.pty.port}", profile: eastron-sdm120, every: ${ms(o.every)} }`,
+    opcua: `      - type: opcua
+        endpoint: "${peers.opcua.endpoint}"
+        profile: opcua-machinery
+        nodes: [{ browsePath: ActivePower, metric: power_w }]
+        certificateDir: "${join(dir, 'opcua-client-pki')}"
+        samplingInterval: ${ms(o.every)}
+        publishingInterval: ${ms(o.every)}`,
+  };
+  const instruments = o.inputs.map(
+    (name) => `  - id: ${IDS[name]}
+    publishEvery: ${ms(o.publishEvery)}
+    inputs:
+${inputs[name]}
+    state: ${state}`,
+  );
+  return `# written by bench/agent
+agent: { id: bench-agent }
+mqtt: { url: "${peers.broker.url}", username: ${AGENT_USER.username}, password: "\${DAYI_AGENT_PW}" }
+outbox: { dir: "${join(dir, 'outbox')}" }
+instruments:
+${instruments.join('\n')}
+`;
+}
+
+interface InstrumentCounts {
+  telemetry: number;
+  telemetryInWindow: number;
+  state: number;
+  seqGaps: number;
+  lastSeq: number | null;
+  status: { online: boolean; inputs: { name: string; connected: boolean; lastError?: string }[] } | null;
+}
+
+/** Counts what the agent publishes, per instrument, from the broker's side. */
+async function startCounter(peers: Peers, ids: string[]) {
+  const counts = new Map<string, InstrumentCounts>(
+    ids.map((id) => [
+      id,
+      { telemetry: 0, telemetryInWindow: 0, state: 0, seqGaps: 0, lastSeq: null, status: null },
+    ]),
+  );
+  let inWindow = false;
+  const client = await mqtt.connectAsync(peers.broker.url, {
+    ...AGENT_USER,
+    clientId: 'bench-agent-counter',
+    clean: true,
+    reconnectPeriod: 1000,
+  });
+  client.on('message', (topic, payload) => {
+    const [, , id, kind] = topic.split('/');
+    const c = counts.get(id ?? '');
+    if (!c) return;
+    const body = JSON.parse(payload.toString()) as Record<string, unknown>;
+    if (kind === 'telemetry') {
+      c.telemetry++;
+      if (inWindow) c.telemetryInWindow++;
+      const seq = body.seq as number;
+      if (c.lastSeq !== null && seq !== c.lastSeq + 1) c.seqGaps++;
+      c.lastSeq = seq;
+    } else if (kind === 'state') c.state++;
+    else if (kind === 'status') c.status = body as unknown as InstrumentCounts['status'];
+  });
+  await client.subscribeAsync('dayi/v1/+/+', { qos: 1 });
+  return {
+    counts,
+    startWindow: () => {
+      inWindow = true;
+    },
+    stopWindow: () => {
+      inWindow = false;
+    },
+    close: () => client.endAsync(),
+  };
+}
+
+function spawnLogged(args: string[], logFile: string, env: NodeJS.ProcessEnv): ChildProcess {
+  const fd = openSync(logFile, 'w');
+  const child = spawn(NODE, args, { cwd: ROOT, env, stdio: ['ignore', fd, fd] });
+  closeSync(fd);
+  return child;
+}
+
+async function stopChild(child: ChildProcess, timeoutMs = 15_000): Promise<number | string | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode ?? child.signalCode;
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  await exited;
+  clearTimeout(timer);
+  return child.exitCode ?? child.signalCode;
+}
+
+/** Warnings and errors the agent logged (pino levels 40+), for the report. */
+function agentProblems(logFile: string): { count: number; first: string[] } {
+  const lines = readFileSync(logFile, 'utf8').split('\n');
+  const bad: string[] = [];
+  for (const l of lines) {
+    try {
+      const j = JSON.parse(l) as { level?: number; msg?: string; err?: string };
+      if ((j.level ?? 0) >= 40) bad.push(`${j.msg ?? ''}${j.err ? `: ${j.err}` : ''}`);
+    } catch {
+      if (l.trim()) bad.push(l.slice(0, 200));
+    }
+  }
+  return { count: bad.length, first: bad.slice(0, 5) };
+}
+
+async function waitUntil(what: string, cond: () => boolean, timeoutMs: number, child: ChildProcess) {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (child.exitCode !== null) throw new Error(`the agent exited with ${child.exitCode} before ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(200);
+  }
+}
+
+export async function runAgentBench(o: AgentBenchOptions) {
+  const dir = mkdtempSync(join(tmpdir(), 'dayi-bench-agent-'));
+  const ticks = clockTicks();
+  let peers: Peers | null = null;
+  let agent: ChildProcess | null = null;
+  let baseline: ChildProcess | null = null;
+  let counter: Awaited<ReturnType<typeof startCounter>> | null = null;
+  try {
+    peers = await startPeers(dir, o.every, progress);
+    counter = await startCounter(
+      peers,
+      o.inputs.map((n) => IDS[n]),
+    );
+    const config = join(dir, 'agent.yaml');
+    writeFileSync(config, agentYaml(peers, dir, o));
+    const logFile = join(dir, 'agent.log');
+    const env = { ...process.env, DAYI_AGENT_PW: AGENT_USER.password };
+    agent = spawnLogged([...o.nodeArgs, join(ROOT, 'bin/dayi.js'), 'agent', '-c', config], logFile, env);
+    baseline = spawnLogged(['-e', 'setInterval(() => {}, 1000)'], join(dir, 'baseline.log'), env);
+    progress(`agent pid ${agent.pid}, baseline pid ${baseline.pid}; waiting for every input to be connected`);
+
+    const counts = counter.counts;
+    await waitUntil(
+      'every instrument online with its input connected and a first telemetry',
+      () =>
+        [...counts.values()].every(
+          (c) => c.status?.online && c.status.inputs.every((i) => i.connected) && c.telemetry > 0,
+        ),
+      60_000 + 2 * o.publishEvery,
+      agent,
+    );
+    progress(`working; warm-up ${o.warmup / 1000} s`);
+    await sleep(o.warmup);
+
+    const readsBefore = await peers.modbusReads();
+    const writesBefore = peers.opcuaWrites();
+    const agentSamples: ProcSample[] = [];
+    const baseSamples: ProcSample[] = [];
+    const take = () => {
+      const a = sampleProc(agent!.pid!);
+      const b = sampleProc(baseline!.pid!);
+      if (!a) throw new Error(`the agent (pid ${agent!.pid}) is gone; see ${logFile}`);
+      if (b) baseSamples.push(b);
+      agentSamples.push(a);
+    };
+    counter.startWindow();
+    take();
+    const start = performance.now();
+    const end = start + o.duration;
+    let nextToggle = start + 120_000;
+    let nextProgress = start + 60_000;
+    while (performance.now() < end) {
+      await sleep(Math.min(o.sampleEvery, end - performance.now()));
+      take();
+      const now = performance.now();
+      if (now >= nextToggle) {
+        // The SDM630's instrument goes running <-> idle every 2 minutes: state changes are published too.
+        await peers.toggleSdm630();
+        nextToggle += 120_000;
+      }
+      if (now >= nextProgress) {
+        const last = agentSamples.at(-1)!;
+        progress(
+          `${Math.round((now - start) / 1000)} s: agent RSS ${(last.rssBytes / 2 ** 20).toFixed(1)} MiB, CPU ${(((last.cpuTicks - agentSamples[0]!.cpuTicks) / ticks / ((now - start) / 1000)) * 100).toFixed(2)} %`,
+        );
+        nextProgress += 60_000;
+      }
+    }
+    counter.stopWindow();
+    const windowSeconds = (agentSamples.at(-1)!.at - agentSamples[0]!.at) / 1000;
+    const agentSummary = summarize(agentSamples, ticks, peakRss(agent.pid!));
+    const baseSummary = summarize(baseSamples, ticks, peakRss(baseline.pid!));
+    const readsAfter = await peers.modbusReads();
+    const writesAfter = peers.opcuaWrites();
+
+    const exit = await stopChild(agent);
+    await stopChild(baseline);
+    await sleep(500); // the graceful offline status
+    const problems = agentProblems(logFile);
+    const instruments = Object.fromEntries(
+      [...counts].map(([id, c]) => [
+        id,
+        {
+          telemetryInWindow: c.telemetryInWindow,
+          telemetryTotal: c.telemetry,
+          stateMessages: c.state,
+          seqGaps: c.seqGaps,
+          onlineAfterStop: c.status?.online ?? null,
+          inputs: c.status?.inputs ?? [],
+        },
+      ]),
+    );
+
+    return {
+      bench: 'agent',
+      node: process.version,
+      command: [
+        `npm run bench -- agent --duration ${o.duration / 1000}s --every ${o.every}ms`,
+        `--publish-every ${o.publishEvery}ms --warmup ${o.warmup}ms --inputs ${o.inputs.join(',')}`,
+        ...o.nodeArgs.map((a) => `--node-arg=${a}`),
+      ].join(' '),
+      options: o,
+      setup:
+        '`dayi agent -c agent.yaml` as a child process; 3 instruments, one input each at `every`: eastron-sdm630 over Modbus TCP (pymodbus), eastron-sdm120 over Modbus RTU (pymodbus on a socat pty pair), opcua-machinery + ActivePower over OPC UA (node-opcua fixture server, value changed every `every`); state classification on power_w; outbox fsync on; log level info; Mosquitto as the broker',
+      measuredSeconds: Math.round(windowSeconds),
+      note: 'RSS from /proc/PID/status (VmRSS sampled every sampleEvery in the measured window; peakHwm = VmHWM over the whole life, start-up included); cpuShare = (utime+stime) / wall time in the measured window, 0.01 = 1 % of one core; the warm-up before the window is excluded',
+      agent: agentSummary,
+      baseline: { what: 'idle node -e "setInterval(() => {}, 1000)", same node binary', ...baseSummary },
+      ratio: {
+        rssMedianAgentVsBaseline: Number((agentSummary.rssMiB.median / baseSummary.rssMiB.median).toFixed(2)),
+        rssMedianAboveBaselineMiB: Number(
+          (agentSummary.rssMiB.median - baseSummary.rssMiB.median).toFixed(1),
+        ),
+      },
+      work: {
+        expectedTelemetryPerInstrument: Math.floor((windowSeconds * 1000) / o.publishEvery),
+        instruments,
+        modbusRequestsServed: {
+          sdm630: readsAfter.sdm630 - readsBefore.sdm630,
+          sdm120: readsAfter.sdm120 - readsBefore.sdm120,
+        },
+        opcuaValueChanges: writesAfter - writesBefore,
+        agentExit: exit,
+        agentLogWarnings: problems,
+      },
+      goal: GOAL,
+      pass: {
+        rss: agentSummary.rssMiB.max < GOAL.rssMiB,
+        cpu: agentSummary.cpuShare < GOAL.cpuShare,
+      },
+    };
+  } finally {
+    if (agent) await stopChild(agent, 5000);
+    if (baseline) await stopChild(baseline, 5000);
+    await counter?.close().catch(() => {});
+    await peers?.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const { values } = parseArgs({
+    options: {
+      duration: { type: 'string', default: '10m' },
+      every: { type: 'string', default: '1s' },
+      'publish-every': { type: 'string', default: '10s' },
+      warmup: { type: 'string', default: '30s' },
+      'sample-every': { type: 'string', default: '5s' },
+      'node-arg': { type: 'string', multiple: true, default: [] },
+      inputs: { type: 'string', default: INPUT_NAMES.join(',') },
+    },
+  });
+  const inputs = values.inputs.split(',').filter((n) => n !== '');
+  const unknown = inputs.filter((n) => !INPUT_NAMES.includes(n as InputName));
+  if (unknown.length > 0 || inputs.length === 0) {
+    process.stderr.write(`--inputs: use a comma-separated list of ${INPUT_NAMES.join(', ')}\n`);
+    process.exit(2);
+  }
+  const result = await runAgentBench({
+    duration: parseDuration(values.duration),
+    every: parseDuration(values.every),
+    publishEvery: parseDuration(values['publish-every']),
+    warmup: parseDuration(values.warmup),
+    sampleEvery: parseDuration(values['sample-every']),
+    nodeArgs: values['node-arg'],
+    inputs: inputs as InputName[],
+  });
+  process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+}
