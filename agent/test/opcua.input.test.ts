@@ -1,7 +1,7 @@
 /**
  * The opcua input against a real node-opcua server (a child process, see fixtures/opcua/server.ts).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -220,5 +220,34 @@ describe('opcua input', () => {
       for (const s of sockets) s.destroy();
       await new Promise((r) => silent.close(r));
     }
+  });
+
+  it('refuses an unknown server certificate by default, and connects once an administrator trusts it', async () => {
+    await server.set('power', 128);
+    const certificateDir = join(dir, 'strict-pki');
+    const input = makeInput({
+      securityMode: 'SignAndEncrypt',
+      certificateDir,
+      acceptUnknownServerCertificate: false,
+      nodes: [{ nodeId: server.ids.power, metric: 'power_w' }],
+    });
+    const sink = new RecordingSink();
+    await input.start(sink);
+    const refused = await sink.waitFor('the untrusted server certificate reported', () => sink.errors[0]);
+    expect(refused.err.message).toMatch(/BadCertificateUntrusted/);
+    expect(input.link().connected).toBe(false);
+
+    // What the README tells the administrator to do: move it from rejected/ to trusted/certs/.
+    const rejected = readdirSync(join(certificateDir, 'rejected')).filter((f) => f.endsWith('.pem'));
+    expect(rejected).toHaveLength(1);
+    mkdirSync(join(certificateDir, 'trusted', 'certs'), { recursive: true });
+    renameSync(
+      join(certificateDir, 'rejected', rejected[0]!),
+      join(certificateDir, 'trusted', 'certs', rejected[0]!),
+    );
+    await sink.waitFor('power_w 128 once the certificate is trusted', () =>
+      sink.values('power_w').includes(128),
+    );
+    expect(input.link().connected).toBe(true);
   });
 });
