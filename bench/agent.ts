@@ -13,11 +13,12 @@
  * Prints one JSON object on stdout; progress goes to stderr.
  *   npm run bench -- agent [--duration 10m] [--every 1s] [--publish-every 10s] [--warmup 30s]
  *                          [--sample-every 5s] [--node-arg=--cpu-prof --node-arg=--cpu-prof-dir=DIR]
+ *                          [--inputs sdm630,sdm120,opcua] [--entry bin/dayi.js]
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseDuration } from '@dayi/protocols';
 import mqtt from 'mqtt';
@@ -39,11 +40,16 @@ export interface AgentBenchOptions {
   nodeArgs: string[];
   /** Which of the three inputs the agent runs (all by default), to see what each costs. */
   inputs: InputName[];
+  /** The `dayi` script the agent runs from (default bin/dayi.js), e.g. a bundled build to compare. */
+  entry: string;
 }
 
 const progress = (s: string) => process.stderr.write(`[bench agent] ${s}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const ms = (x: number) => `${x}ms`;
+/** 600000 -> 10m, 1000 -> 1s, 250 -> 250ms: durations as a user types them. */
+const human = (x: number) =>
+  x % 60_000 === 0 ? `${x / 60_000}m` : x % 1000 === 0 ? `${x / 1000}s` : `${x}ms`;
 
 type InputName = keyof typeof IDS;
 const INPUT_NAMES = Object.keys(IDS) as InputName[];
@@ -186,7 +192,7 @@ export async function runAgentBench(o: AgentBenchOptions) {
     writeFileSync(config, agentYaml(peers, dir, o));
     const logFile = join(dir, 'agent.log');
     const env = { ...process.env, DAYI_AGENT_PW: AGENT_USER.password };
-    agent = spawnLogged([...o.nodeArgs, join(ROOT, 'bin/dayi.js'), 'agent', '-c', config], logFile, env);
+    agent = spawnLogged([...o.nodeArgs, o.entry, 'agent', '-c', config], logFile, env);
     baseline = spawnLogged(['-e', 'setInterval(() => {}, 1000)'], join(dir, 'baseline.log'), env);
     progress(`agent pid ${agent.pid}, baseline pid ${baseline.pid}; waiting for every input to be connected`);
 
@@ -266,9 +272,10 @@ export async function runAgentBench(o: AgentBenchOptions) {
       bench: 'agent',
       node: process.version,
       command: [
-        `npm run bench -- agent --duration ${o.duration / 1000}s --every ${o.every}ms`,
-        `--publish-every ${o.publishEvery}ms --warmup ${o.warmup}ms --inputs ${o.inputs.join(',')}`,
+        `npm run bench -- agent --duration ${human(o.duration)} --every ${human(o.every)}`,
+        `--publish-every ${human(o.publishEvery)} --warmup ${human(o.warmup)} --inputs ${o.inputs.join(',')}`,
         ...o.nodeArgs.map((a) => `--node-arg=${a}`),
+        ...(o.entry === join(ROOT, 'bin/dayi.js') ? [] : [`--entry ${o.entry}`]),
       ].join(' '),
       options: o,
       setup:
@@ -319,6 +326,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       'sample-every': { type: 'string', default: '5s' },
       'node-arg': { type: 'string', multiple: true, default: [] },
       inputs: { type: 'string', default: INPUT_NAMES.join(',') },
+      entry: { type: 'string', default: join(ROOT, 'bin/dayi.js') },
     },
   });
   const inputs = values.inputs.split(',').filter((n) => n !== '');
@@ -335,6 +343,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     sampleEvery: parseDuration(values['sample-every']),
     nodeArgs: values['node-arg'],
     inputs: inputs as InputName[],
+    entry: resolve(values.entry),
   });
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
 }
