@@ -7,6 +7,8 @@ export default defineConfig({
     hookTimeout: 60_000,
     // Integration tests start real servers on free ports; two cores in CI.
     maxWorkers: 2,
-    reporters: ['default'],
+    // json: .ci/run prints the totals from it as one plain closing line.
+    reporters: ['default', 'json'],
+    outputFile: { json: '.test-results/vitest.json' },
   },
 });
