@@ -1,5 +1,5 @@
 import type { DatabaseSync } from 'node:sqlite';
-import { isPowered, type Status, type TopicPayloads } from '@dayi/protocols';
+import { isPowered, type State, type Status, type TopicPayloads } from '@dayi/protocols';
 import { type CollectorConfig, type Thresholds, thresholdsSchema } from '../config.ts';
 import { dateOf, datesBetween } from '../derive/calendar.ts';
 import { observationOf } from '../derive/observation.ts';
@@ -43,7 +43,7 @@ export function createLedgerWriter(db: DatabaseSync, config: CollectorConfig) {
     // max/min semantics so that late and out-of-order messages land correctly
     upsertStatus: db.prepare(`
       INSERT INTO instrument_status (instrument_id, first_seen, last_seen, last_received_at, last_powered_at, last_running_at)
-      VALUES (:id, :ts, :ts, :receivedAt, :powered, :running)
+      VALUES (:id, :first, :last, :receivedAt, :powered, :running)
       ON CONFLICT (instrument_id) DO UPDATE SET
         first_seen = CASE WHEN first_seen IS NULL OR excluded.first_seen < first_seen THEN excluded.first_seen ELSE first_seen END,
         last_seen = CASE WHEN last_seen IS NULL OR excluded.last_seen > last_seen THEN excluded.last_seen ELSE last_seen END,
@@ -137,19 +137,13 @@ export function createLedgerWriter(db: DatabaseSync, config: CollectorConfig) {
       s.insertObservation.run(id, payload.ts, state, messageId);
       markDirtyDays(id, payload.ts);
     }
-    s.upsertStatus.run({
-      id,
-      ts: payload.ts,
-      receivedAt: msg.receivedAt,
-      powered: state !== null && isPowered(state) ? payload.ts : null,
-      running: state === 'running' ? payload.ts : null,
-    });
-    let latest: boolean | undefined;
+    foldStatus(id, payload.ts, msg.receivedAt, state);
+    let latest: (() => boolean) | undefined;
     if (kind === 'state') {
-      latest = s.latestState.run({ id, ts: payload.ts, messageId }).changes === 1;
+      latest = () => s.latestState.run({ id, ts: payload.ts, messageId }).changes === 1;
     } else if (kind === 'status') {
       const status = payload as Status;
-      latest =
+      latest = () =>
         s.latestLink.run({
           id,
           online: status.online ? 1 : 0,
@@ -170,9 +164,52 @@ export function createLedgerWriter(db: DatabaseSync, config: CollectorConfig) {
       receivedAt: msg.receivedAt,
       state,
     };
-    return latest === undefined
-      ? { outcome: 'accepted', committed }
-      : { outcome: 'accepted', latest, committed };
+    const result: LedgerResult = { outcome: 'accepted', committed };
+    // Decided after the batch's status rows exist (see writeBatch).
+    if (latest) {
+      const decide = latest;
+      latestChecks.push(() => {
+        result.latest = decide();
+      });
+    }
+    return result;
+  }
+
+  /** Latest facts per instrument of the current batch, written once per instrument at its end. */
+  const batchStatus = new Map<
+    string,
+    { first: number; last: number; received: number; powered: number | null; running: number | null }
+  >();
+  const latestChecks: (() => void)[] = [];
+
+  function foldStatus(id: string, ts: number, receivedAt: number, state: State | null): void {
+    const powered = state !== null && isPowered(state) ? ts : null;
+    const running = state === 'running' ? ts : null;
+    const f = batchStatus.get(id);
+    if (!f) {
+      batchStatus.set(id, { first: ts, last: ts, received: receivedAt, powered, running });
+      return;
+    }
+    f.first = Math.min(f.first, ts);
+    f.last = Math.max(f.last, ts);
+    f.received = Math.max(f.received, receivedAt);
+    if (powered !== null) f.powered = Math.max(f.powered ?? powered, powered);
+    if (running !== null) f.running = Math.max(f.running ?? running, running);
+  }
+
+  function writeStatus(): void {
+    for (const [id, f] of batchStatus) {
+      s.upsertStatus.run({
+        id,
+        first: f.first,
+        last: f.last,
+        receivedAt: f.received,
+        powered: f.powered,
+        running: f.running,
+      });
+    }
+    // The latest state/status checks compare with what is stored, so they run after the rows exist.
+    for (const check of latestChecks) check();
   }
 
   /** One transaction for the whole batch; throws (after ROLLBACK) when the store fails. */
@@ -183,9 +220,12 @@ export function createLedgerWriter(db: DatabaseSync, config: CollectorConfig) {
       return thresholds.get(id);
     };
     markedInBatch.clear();
+    batchStatus.clear();
+    latestChecks.length = 0;
     s.begin.run();
     try {
       const results = items.map((item) => writeOne(item, thresholdsFor));
+      writeStatus();
       s.commit.run();
       return results;
     } catch (err) {
