@@ -137,7 +137,7 @@ export type MqttConfig = AgentConfig['mqtt'];
 
 /**
  * Reads, interpolates (`${VAR}`) and validates an agent.yaml. Relative paths (outbox.dir, mqtt
- * ca/cert/key, profilesDir) are resolved against the file's folder, so the agent behaves the same
+ * ca/cert/key, profilesDir, OPC UA certificateDir) are resolved against the file's folder, so the agent behaves the same
  * when a service manager starts it from another working directory.
  * Throws ConfigError whose issues name their path (`instruments.0.inputs.0.type`).
  */
@@ -161,9 +161,18 @@ function resolvePaths(config: AgentConfig, base: string): AgentConfig {
   if (mqtt.ca) mqtt.ca = abs(mqtt.ca);
   if (mqtt.cert) mqtt.cert = abs(mqtt.cert);
   if (mqtt.key) mqtt.key = abs(mqtt.key);
+  // An OPC UA input keeps its client certificate in certificateDir: a service started in another
+  // working directory (System32 for a Windows service) must find the same one.
+  const instruments = config.instruments.map((inst) => ({
+    ...inst,
+    inputs: inst.inputs.map((input) =>
+      input.type === 'opcua' ? { ...input, certificateDir: abs(input.certificateDir) } : input,
+    ),
+  }));
   return {
     ...config,
     mqtt,
+    instruments,
     outbox: { ...config.outbox, dir: abs(config.outbox.dir) },
     profilesDir: abs(config.profilesDir),
   };

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '@dayi/protocols';
@@ -130,5 +130,26 @@ instruments:
 
   it('exports the schema for `dayi config check`', () => {
     expect(agentConfigSchema.safeParse({}).success).toBe(false);
+  });
+});
+
+describe('agent config paths', () => {
+  it('resolves relative paths against the config file, whatever the working directory', () => {
+    const sub = join(dir, 'site');
+    mkdirSync(sub, { recursive: true });
+    const file = join(sub, 'agent.yaml');
+    writeFileSync(
+      file,
+      `${SPEC_LIKE}
+  - id: ZJ-SEM-0001
+    inputs:
+      - { type: opcua, endpoint: "opc.tcp://127.0.0.1:4840", nodes: [{ nodeId: "ns=2;s=Power", metric: power_w }] }
+`,
+    );
+    const c = loadAgentConfig(file, { DAYI_AGENT_PW: 's3cret' });
+    expect(c.outbox.dir).toBe(join(sub, 'outbox'));
+    const opcua = c.instruments[1]!.inputs[0]!;
+    expect(opcua.type).toBe('opcua');
+    if (opcua.type === 'opcua') expect(opcua.certificateDir).toBe(join(sub, 'pki/opcua'));
   });
 });
