@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { InputLink } from '@dayi/protocols';
+import type { InputLink, State } from '@dayi/protocols';
 import pino, { type Logger } from 'pino';
 import { type StateChange, StateClassifier } from './classifier.ts';
 import type { AgentConfig, InstrumentConfig } from './config.ts';
@@ -94,6 +94,8 @@ export class InstrumentRuntime {
   private readonly now: () => number;
   private readonly slots: InputSlot[] = [];
   private readonly acc = new Map<string, { sum: number; n: number }>();
+  /** Readings with a vendor `state` this telemetry period: the evidence a vendor state needs. */
+  private stateReadings = 0;
   private timer: NodeJS.Timeout | null = null;
   private starting: Promise<void> = Promise.resolve();
   private readonly vendorFaults = new Set<string>();
@@ -223,6 +225,7 @@ export class InstrumentRuntime {
 
   private onReading(slot: InputSlot, r: Reading): void {
     if (this.stopped) return;
+    if (r.state !== undefined) this.stateReadings++;
     for (const [name, value] of Object.entries(r.metrics)) {
       if (!Number.isFinite(value)) continue;
       const a = this.acc.get(name);
@@ -293,7 +296,10 @@ export class InstrumentRuntime {
     const change = this.classifier?.advance(ts);
     if (change) this.publishState(change);
     this.checkLinks();
-    if (this.acc.size === 0) return; // no readings this period: no evidence to send
+    const state = this.telemetryState();
+    this.stateReadings = 0;
+    // No readings this period (or only a vendor state that is no longer heard): no evidence to send.
+    if (this.acc.size === 0 && !state) return;
     const signal = this.classifier?.options.signal;
     if (signal && signal !== 'vendor' && !this.acc.has(signal) && !this.warnedSignal) {
       // The likeliest misconfiguration: classifying on a metric no input provides.
@@ -306,9 +312,22 @@ export class InstrumentRuntime {
     const metrics: Record<string, number> = {};
     for (const [name, a] of this.acc) metrics[name] = Math.round((a.sum / a.n) * 1000) / 1000;
     this.acc.clear();
-    const state = this.classifier?.state;
     this.append('telemetry', { ts, metrics, ...(state ? { state } : {}) });
     this.session.kick();
+  }
+
+  /**
+   * The state this period's telemetry may carry. A state the instrument reports itself
+   * (`signal: vendor`, or a vendor `fault`) is evidence only while its input is heard: the
+   * classifier keeps the last one, but with no reading carrying a state this period (its link is
+   * down) the telemetry goes without `state`, and the collector classifies the metrics that still
+   * arrive (a power meter) with the registry's thresholds, or derives `unknown`.
+   */
+  private telemetryState(): State | null {
+    const state = this.classifier?.state ?? null;
+    if (state === null) return null;
+    const vendor = this.classifier!.options.signal === 'vendor' || state === 'fault';
+    return vendor && this.stateReadings === 0 ? null : state;
   }
 
   private checkLinks(): void {
