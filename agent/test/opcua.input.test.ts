@@ -94,6 +94,8 @@ describe('opcua input', () => {
     // 3.5 -> 7 moves by 3.5, inside the 5 W deadband: never delivered. 7 -> 30 is delivered.
     await server.set('power', 7);
     await new Promise((r) => setTimeout(r, 600));
+    // The deadband limits which changes update the held value: still 3.5.
+    expect(sink.values('power_w').at(-1)).toBe(3.5);
     await server.set('power', 30);
     await sink.waitFor('power_w 30', () => sink.values('power_w').includes(30));
     expect(sink.values('power_w')).not.toContain(7);
@@ -102,6 +104,33 @@ describe('opcua input', () => {
     await sink.waitFor('state running', () => sink.states().at(-1) === 'running');
     await server.set('itemState', 'OutOfService');
     await sink.waitFor('state fault (a vendor fault)', () => sink.states().at(-1) === 'fault');
+  });
+
+  it('while connected, sends the held values and state every `every` although nothing changes on the server', async () => {
+    await server.set('power', 250);
+    await server.set('itemState', 'Executing');
+    const every = 200;
+    const input = makeInput({
+      every: `${every}ms`,
+      nodes: [{ nodeId: server.ids.power, metric: 'power_w' }],
+      state: { browsePath: ITEM_STATE, map: { NotExecuting: 'idle', Executing: 'running' } },
+    });
+    const sink = new RecordingSink();
+    const started = Date.now();
+    await input.start(sink);
+    const held = () =>
+      sink.readings.filter((r) => r.state === 'running' && Object.keys(r.metrics).length > 0);
+    await sink.waitFor('5 held readings of an unchanging server', () => held().length >= 5);
+    const elapsed = Date.now() - started;
+    // Nothing was set on the server meanwhile, so the subscription delivered each node once (at
+    // connect); every reading since is the same snapshot of all the input's nodes.
+    expect(sink.states().every((s) => s === 'running')).toBe(true);
+    for (const r of held()) expect(r.metrics).toEqual({ power_w: 250 });
+    expect(sink.errors).toEqual([]);
+    // At most one snapshot per `every` (an upper bound only: a slow machine sends fewer, never more).
+    expect(held().length).toBeLessThanOrEqual(Math.floor(elapsed / every) + 1);
+    const ts = sink.readings.map((r) => r.ts);
+    expect(ts).toEqual([...ts].sort((a, b) => a - b));
   });
 
   it('reads state, operation mode and counters through the opcua-machinery and opcua-lads profiles', async () => {

@@ -55,6 +55,7 @@ it('recovers by itself after a server restart with new node ids: new session, su
     samplingInterval: '100ms',
     publishingInterval: '100ms',
     reconnect: { minDelay: '200ms', maxDelay: '1s' },
+    every: '200ms',
     profile: 'opcua-machinery',
     nodes: [{ browsePath: 'ActivePower', metric: 'power_w' }],
   });
@@ -74,8 +75,11 @@ it('recovers by itself after a server restart with new node ids: new session, su
   const lost = sink.errors.find((e) => /connection lost/i.test(e.err.message));
   expect(lost?.context).toMatchObject({ endpoint: first.endpoint });
   // Down for a while: a few reconnect attempts fail against a closed port.
+  const whileUp = sink.readings.length;
   await new Promise((r) => setTimeout(r, 1500));
   expect(input.link().connected).toBe(false);
+  // No fresh data, no evidence: the held values are not sent while disconnected (7 periods).
+  expect(sink.readings.length).toBe(whileUp);
 
   const before = sink.readings.length;
   server = await startFixtureServer({ pki, port: first.port, variant: 2 });

@@ -1,6 +1,11 @@
 /**
- * The opcua input: subscribes to an OPC UA server's nodes and turns data changes into readings,
- * and a state machine's CurrentState into the instrument's own state.
+ * The opcua input: subscribes to an OPC UA server's nodes, holds the latest value of each, and
+ * while connected sends them (with the state machine's CurrentState as the instrument's own state)
+ * as one reading every `every`; a state change is sent at once.
+ *
+ * Sample-and-hold, because a subscription reports only changes: an instrument whose state and
+ * values hold still for hours (an NMR acquisition) would otherwise send nothing, and the collector
+ * would count that time as `unknown`. While disconnected nothing is held and nothing is sent.
  *
  * Recovery is the point of this module. A supervisor loop owns one Connection at a time; when the
  * connection dies for any reason (socket closed, session closed or invalid, subscription
@@ -66,6 +71,11 @@ class OpcuaInput implements Input {
   /** Current state of each state node (key: source index + node id). */
   #sourceStates = new Map<string, SourceState>();
   #lastState: State | undefined;
+  /** Latest good value of each metric on the current connection (deadband-filtered changes only). */
+  #held = new Map<string, number>();
+  #holdTimer: NodeJS.Timeout | undefined;
+  /** Time of the last reading sent, so readings never go back in time (see #emitHeld). */
+  #lastTs = Number.NEGATIVE_INFINITY;
   /** Per node, the last problem reported, so a bad node is reported once, not on every change. */
   #nodeProblems = new Map<string, string>();
 
@@ -97,6 +107,7 @@ class OpcuaInput implements Input {
 
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#stopHolding();
     this.#wake?.();
     this.#abort?.abort();
     await this.#conn?.close();
@@ -159,6 +170,7 @@ class OpcuaInput implements Input {
           break;
         }
         this.#link = { ...this.#link, connected: true };
+        this.#holdTimer = setInterval(() => this.#emitHeld(), this.#config.every);
         this.#deps.log.info(
           { input: this.name, monitored: conn.monitored },
           'OPC UA session and subscription ready',
@@ -166,6 +178,8 @@ class OpcuaInput implements Input {
         attempt = 0;
         lastFailure = undefined;
         const reason = await conn.lost;
+        // No fresh data from here on, so no more evidence.
+        this.#stopHolding();
         if (this.#stopped) break;
         this.#link = { ...this.#link, connected: false };
         this.#report(new Error(`OPC UA connection lost: ${reason.message}; reconnecting`), {});
@@ -183,9 +197,11 @@ class OpcuaInput implements Input {
         // passwords can lock the account on the instrument: wait the longest delay.
         if (AUTH_FAILURE.test(e.message)) attempt = Math.max(attempt, 30);
       } finally {
+        this.#stopHolding();
         this.#conn = undefined;
         this.#sourceStates.clear();
         this.#lastState = undefined;
+        this.#held.clear();
       }
       if (this.#stopped) break;
       await this.#sleep(reconnectDelay(attempt++, minDelay, maxDelay));
@@ -203,6 +219,31 @@ class OpcuaInput implements Input {
     });
   }
 
+  #now(): number {
+    return (this.#deps.now ?? Date.now)();
+  }
+
+  #stopHolding(): void {
+    clearInterval(this.#holdTimer);
+    this.#holdTimer = undefined;
+  }
+
+  /**
+   * One reading with the held value of every metric and the current state. Timed by the agent's
+   * clock (the values are known to hold now), but never before the last reading sent, which with
+   * `timestamp: source|server` may carry the server's time.
+   */
+  #emitHeld(): void {
+    if (this.#held.size === 0 && this.#lastState === undefined) return;
+    const ts = Math.max(this.#now(), this.#lastTs);
+    this.#lastTs = ts;
+    this.#sink?.reading({
+      ts,
+      metrics: Object.fromEntries(this.#held),
+      ...(this.#lastState !== undefined ? { state: this.#lastState } : {}),
+    });
+  }
+
   /** Reports a node's problem once until it changes (or the connection is rebuilt). */
   #nodeProblem(key: string, message: string, context: Record<string, unknown>): void {
     if (this.#nodeProblems.get(key) === message) return;
@@ -213,6 +254,8 @@ class OpcuaInput implements Input {
   #onMetric(item: MetricItem, sample: Sample): void {
     const context = { ...describeAddress(item.address), metric: item.metric };
     if (sample.bad !== undefined) {
+      // A bad value is no evidence: the metric leaves the held snapshot until a good one comes.
+      this.#held.delete(item.metric);
       this.#nodeProblem(item.metric, `bad status ${sample.bad}`, context);
       return;
     }
@@ -220,6 +263,7 @@ class OpcuaInput implements Input {
     if (item.map) {
       value = sample.text === undefined ? undefined : mapVendorNumber(sample.text, item.map);
       if (value === undefined) {
+        this.#held.delete(item.metric);
         this.#nodeProblem(
           item.metric,
           `value ${JSON.stringify(sample.text)} is not in the node's map`,
@@ -230,6 +274,7 @@ class OpcuaInput implements Input {
     } else {
       value = sample.number;
       if (value === undefined) {
+        this.#held.delete(item.metric);
         this.#nodeProblem(item.metric, `value of type ${sample.dataType} is not a number`, context);
         return;
       }
@@ -240,7 +285,8 @@ class OpcuaInput implements Input {
       item.scale === 1 && item.offset === 0
         ? value
         : Number((value * item.scale + item.offset).toPrecision(12));
-    this.#sink?.reading({ ts: sample.ts, metrics: { [item.metric]: scaled } });
+    // Held, not sent: the next #emitHeld sends it, so each metric is sampled evenly in time.
+    this.#held.set(item.metric, scaled);
   }
 
   #onState(item: StateItem, key: string, sample: Sample): void {
@@ -259,8 +305,13 @@ class OpcuaInput implements Input {
     // A bad status (Bad_StateNotActive of a LADS unit while the device sleeps) leaves it unknown.
     this.#sourceStates.set(key, { state, dominant: item.dominant });
     const combined = combineStates(this.#sourceStates.values());
-    if (combined === undefined || combined === this.#lastState) return;
+    if (combined === this.#lastState) return;
+    // Every source bad or unmapped: no state is known, so none is held and sent.
     this.#lastState = combined;
-    this.#sink?.reading({ ts: sample.ts, metrics: {}, state: combined });
+    if (combined === undefined) return;
+    // A state change is sent at once, not at the next #emitHeld; by default on the same clock.
+    const ts = this.#config.timestamp === 'agent' ? this.#now() : sample.ts;
+    this.#lastTs = Math.max(this.#lastTs, ts);
+    this.#sink?.reading({ ts, metrics: {}, state: combined });
   }
 }

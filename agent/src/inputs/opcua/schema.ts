@@ -48,6 +48,12 @@ export const schema = z
      * administrator moves it to `<certificateDir>/trusted/certs`.
      */
     acceptUnknownServerCertificate: z.boolean().default(false),
+    /**
+     * While connected, the current value of every node (and the current state) is sent as one
+     * reading this often, changed or not: a subscription reports only changes, and an instrument
+     * whose values hold still must still give the collector fresh evidence.
+     */
+    every: duration().default(1000),
     samplingInterval: duration().default(1000),
     publishingInterval: duration().default(1000),
     /** Applies to numeric metric nodes; `percent` needs the node's EURange on the server. */
@@ -113,6 +119,7 @@ export const schema = z
       });
     if (c.deadband?.type === 'percent' && c.deadband.value > 100)
       ctx.addIssue({ code: 'custom', path: ['deadband', 'value'], message: 'a percent deadband is 0..100' });
+    if (c.every < 50) ctx.addIssue({ code: 'custom', path: ['every'], message: 'at least 50ms' });
     if (c.samplingInterval <= 0)
       ctx.addIssue({ code: 'custom', path: ['samplingInterval'], message: 'must be above 0' });
     if (c.publishingInterval <= 0)
