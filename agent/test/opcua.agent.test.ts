@@ -18,6 +18,8 @@ import { type FixtureServer, startFixtureServer } from './helpers/opcua-server.t
 
 const USER = { username: 'lab3-pc7', password: 'pw-for-opcua-tests' };
 const ID = 'ZJ-LC-0005';
+/** An instrument read only through its OPC UA state node: no metrics at all. */
+const STATE_ONLY = 'ZJ-NMR-0009';
 const PROFILES = fileURLToPath(new URL('../../firmware-configs', import.meta.url));
 
 const root = mkdtempSync(join(tmpdir(), 'dayi-opcua-agent-'));
@@ -40,6 +42,7 @@ afterAll(async () => {
 });
 
 interface Decoded {
+  id: string;
   kind: TopicKind;
   body: Record<string, unknown>;
 }
@@ -76,12 +79,31 @@ instruments:
         publishingInterval: 100ms
         reconnect: { minDelay: 200ms, maxDelay: 1s }
     state: { signal: vendor, minDwell: 100ms }
+  - id: ${STATE_ONLY}
+    publishEvery: 300ms
+    inputs:
+      - type: opcua
+        endpoint: "${server.endpoint}"
+        state:
+          browsePath: "machinery:Machines/DemoMachine/machinery:MachineryBuildingBlocks/machinery:MachineryItemState/CurrentState"
+          map: { Executing: running, NotExecuting: idle }
+        every: 100ms
+        certificateDir: "${join(root, 'client-pki')}"
+        samplingInterval: 100ms
+        publishingInterval: 100ms
+        reconnect: { minDelay: 200ms, maxDelay: 1s }
+    state: { signal: vendor }
 `,
     { env: { PW: USER.password } },
   );
   const sub = startSubscriber({
     port: broker.port,
-    topics: [`dayi/v1/${ID}/telemetry`, `dayi/v1/${ID}/state`, `dayi/v1/${ID}/status`],
+    topics: [
+      `dayi/v1/${ID}/telemetry`,
+      `dayi/v1/${ID}/state`,
+      `dayi/v1/${ID}/status`,
+      `dayi/v1/${STATE_ONLY}/telemetry`,
+    ],
     ...USER,
     args: ['-q', '1'],
   });
@@ -90,13 +112,14 @@ instruments:
   const agent = await startAgent(config, { log: pino({ level: 'silent' }) });
   cleanups.push(() => agent.stop());
 
-  const decoded = (): Decoded[] =>
+  const all = (): Decoded[] =>
     sub.messages().map((m) => {
       const t = parseTopic(m.topic);
       const d = t && decodePayload(t.kind, m.payload);
       if (!t || !d?.ok) throw new Error(`undecodable ${m.topic}: ${m.payload}`);
-      return { kind: t.kind, body: d.payload as Record<string, unknown> };
+      return { id: t.instrumentId, kind: t.kind, body: d.payload as Record<string, unknown> };
     });
+  const decoded = () => all().filter((m) => m.id === ID);
   const lastState = () =>
     decoded()
       .filter((m) => m.kind === 'state')
@@ -117,6 +140,16 @@ instruments:
   );
   await waitFor('telemetry with power_w 812.5', () => (sawPower(812.5) ? true : undefined));
   await waitFor('status: opcua input connected', () => (opcuaLink()?.connected ? true : undefined));
+  // The state holds still on the server, so no data change arrives; the input's held state still
+  // goes out, period after period, as telemetry with the state and no metrics.
+  const held = await waitFor(`${STATE_ONLY}: 3 telemetry messages with the held state`, () => {
+    const t = all().filter((m) => m.id === STATE_ONLY && m.kind === 'telemetry');
+    return t.length >= 3 ? t : undefined;
+  });
+  for (const t of held) {
+    expect(t.body.metrics).toEqual({});
+    expect(t.body.state).toBe('running');
+  }
 
   const port = server.port;
   await server.kill('SIGKILL');
