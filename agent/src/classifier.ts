@@ -45,7 +45,8 @@ const ORDER: readonly State[] = ['off', 'standby', 'idle', 'running'];
  *    reach the upper threshold x (1 + hysteresis); downwards fall below the lower threshold
  *    x (1 - hysteresis). So noise around a threshold does not flip the state.
  * 3. Minimum dwell: a new level is committed only after it held `minDwell`; `since` is when it began.
- * 4. A vendor `fault` from any input wins at once and holds until that input reports otherwise.
+ * 4. A vendor `fault` from any input wins at once and holds until a reading of that input comes
+ *    without it.
  * With `signal: vendor`, states reported by inputs are committed at once.
  * The very first state is committed at once (there is nothing to debounce against).
  */
@@ -90,8 +91,10 @@ export class StateClassifier {
     this.lastTs = sample.ts;
     const source = sample.source ?? 'input';
 
+    // An input reports `fault` for as long as the fault lasts: its next reading without it (another
+    // state, or none, as a Modbus status point that is no longer faulted) clears it.
     if (sample.state === 'fault') this.faults.set(source, sample.ts);
-    else if (sample.state !== undefined) this.faults.delete(source);
+    else this.faults.delete(source);
     if (sample.state !== undefined && sample.state !== 'fault')
       this.vendorState = { state: sample.state, source, ts: sample.ts };
 

@@ -110,6 +110,20 @@ describe('classifier on generated signals', () => {
     expect(back).toMatchObject({ state: 'off', source: 'power_w', previous: 'fault' });
   });
 
+  it('a fault from a Modbus status point ends with the first reading of that input without it', () => {
+    const c = new StateClassifier(opts({ minDwell: 30 * SEC }));
+    const meter = 'modbus tcp 127.0.0.1:502 unit 1';
+    expect(c.push({ ts: T0, metrics: { power_w: 900 }, source: meter })?.state).toBe('running');
+    expect(c.push({ ts: T0 + SEC, metrics: { power_w: 900 }, state: 'fault', source: meter })?.state).toBe(
+      'fault',
+    );
+    expect(c.push({ ts: T0 + 2 * SEC, metrics: { power_w: 900 }, state: 'fault', source: meter })).toBeNull();
+    expect(c.push({ ts: T0 + 3 * SEC, metrics: { power_w: 900 }, source: meter })).toMatchObject({
+      state: 'running',
+      previous: 'fault',
+    });
+  });
+
   it('signal vendor: the state the instrument reports is committed at once', () => {
     const changes = run(opts({ signal: 'vendor', thresholds: undefined, minDwell: 60 * SEC }), [
       { ts: T0, metrics: {}, state: 'idle', source: 'opcua' },
