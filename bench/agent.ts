@@ -20,7 +20,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { parseDuration } from '@dayi/protocols';
+import { decodePayload, parseDuration, TOPIC_KINDS, type TopicKind } from '@dayi/protocols';
 import mqtt from 'mqtt';
 import { AGENT_USER, type Peers, startPeers } from './agent-peers.ts';
 import { clockTicks, type ProcSample, peakRss, sampleProc, summarize } from './agent-procfs.ts';
@@ -44,6 +44,8 @@ export interface AgentBenchOptions {
   entry: string;
 }
 
+const isTopicKind = (k: string | undefined): k is TopicKind =>
+  (TOPIC_KINDS as readonly string[]).includes(k ?? '');
 const progress = (s: string) => process.stderr.write(`[bench agent] ${s}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const ms = (x: number) => `${x}ms`;
@@ -89,6 +91,9 @@ interface InstrumentCounts {
   state: number;
   seqGaps: number;
   lastSeq: number | null;
+  /** Messages that do not decode as SPEC payloads (should stay 0). */
+  invalid: number;
+  inputs: NonNullable<InstrumentCounts['status']>['inputs'];
   status: { online: boolean; inputs: { name: string; connected: boolean; lastError?: string }[] } | null;
 }
 
@@ -97,7 +102,16 @@ async function startCounter(peers: Peers, ids: string[]) {
   const counts = new Map<string, InstrumentCounts>(
     ids.map((id) => [
       id,
-      { telemetry: 0, telemetryInWindow: 0, state: 0, seqGaps: 0, lastSeq: null, status: null },
+      {
+        telemetry: 0,
+        telemetryInWindow: 0,
+        state: 0,
+        seqGaps: 0,
+        lastSeq: null,
+        status: null,
+        invalid: 0,
+        inputs: [],
+      },
     ]),
   );
   let inWindow = false;
@@ -111,7 +125,12 @@ async function startCounter(peers: Peers, ids: string[]) {
     const [, , id, kind] = topic.split('/');
     const c = counts.get(id ?? '');
     if (!c) return;
-    const body = JSON.parse(payload.toString()) as Record<string, unknown>;
+    const decoded = isTopicKind(kind) ? decodePayload(kind, payload) : null;
+    if (!decoded?.ok) {
+      c.invalid++;
+      return;
+    }
+    const body = decoded.payload as Record<string, unknown>;
     if (kind === 'telemetry') {
       c.telemetry++;
       if (inWindow) c.telemetryInWindow++;
@@ -119,7 +138,11 @@ async function startCounter(peers: Peers, ids: string[]) {
       if (c.lastSeq !== null && seq !== c.lastSeq + 1) c.seqGaps++;
       c.lastSeq = seq;
     } else if (kind === 'state') c.state++;
-    else if (kind === 'status') c.status = body as unknown as InstrumentCounts['status'];
+    else if (kind === 'status') {
+      c.status = body as unknown as InstrumentCounts['status'];
+      // The offline status sent at stop carries no inputs: keep what the agent last reported live.
+      if (c.status?.online) c.inputs = c.status.inputs;
+    }
   });
   await client.subscribeAsync('dayi/v1/+/+', { qos: 1 });
   return {
@@ -262,8 +285,9 @@ export async function runAgentBench(o: AgentBenchOptions) {
           telemetryTotal: c.telemetry,
           stateMessages: c.state,
           seqGaps: c.seqGaps,
+          invalidPayloads: c.invalid,
           onlineAfterStop: c.status?.online ?? null,
-          inputs: c.status?.inputs ?? [],
+          inputsWhileOnline: c.inputs,
         },
       ]),
     );
