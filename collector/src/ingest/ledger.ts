@@ -26,7 +26,9 @@ export interface LedgerResult extends IngestOutcome {
  */
 export function createLedgerWriter(db: DatabaseSync, config: CollectorConfig) {
   const s = {
-    begin: db.prepare('BEGIN'),
+    // IMMEDIATE: take the write lock first (waiting out busy_timeout), so another writer between
+    // our first read and first write cannot make SQLite refuse the batch with BUSY_SNAPSHOT.
+    begin: db.prepare('BEGIN IMMEDIATE'),
     commit: db.prepare('COMMIT'),
     thresholdsOf: db.prepare('SELECT thresholds FROM instruments WHERE id = ?'),
     registerInstrument: db.prepare(
