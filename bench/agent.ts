@@ -13,6 +13,7 @@
  * Prints one JSON object on stdout; progress goes to stderr.
  *   npm run bench -- agent [--duration 10m] [--every 1s] [--publish-every 10s] [--warmup 30s]
  *                          [--sample-every 5s] [--node-arg=--cpu-prof --node-arg=--cpu-prof-dir=DIR]
+ *   Without --node-arg the agent gets the installed service's flags (agent/src/service/node-flags.ts).
  *                          [--inputs sdm630,sdm120,opcua] [--entry bin/dayi.js]
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -22,6 +23,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { decodePayload, parseDuration, TOPIC_KINDS, type TopicKind } from '@dayi/protocols';
 import mqtt from 'mqtt';
+import { AGENT_NODE_FLAGS } from '../agent/src/service/node-flags.ts';
 import { AGENT_USER, type Peers, startPeers } from './agent-peers.ts';
 import { clockTicks, type ProcSample, peakRss, sampleProc, summarize } from './agent-procfs.ts';
 
@@ -365,7 +367,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     publishEvery: parseDuration(values['publish-every']),
     warmup: parseDuration(values.warmup),
     sampleEvery: parseDuration(values['sample-every']),
-    nodeArgs: values['node-arg'],
+    // By default the agent runs with the Node flags of the installed service, as users run it.
+    nodeArgs: values['node-arg'].length > 0 ? values['node-arg'] : [...AGENT_NODE_FLAGS],
     inputs: inputs as InputName[],
     entry: resolve(values.entry),
   });

@@ -76,7 +76,7 @@ describe('dayi agent install / uninstall (systemd, into a temporary unit folder)
     const unitFile = join(unitDir, 'dayi-agent-lab3-pc7.service');
     const unit = readFileSync(unitFile, 'utf8');
     expect(unit).toContain(
-      `ExecStart=${join(REPO_DIR, 'node_modules/node/bin/node')} ${join(REPO_DIR, 'bin/dayi.js')} agent -c ${configFile}\n`,
+      `ExecStart=${join(REPO_DIR, 'node_modules/node/bin/node')} --max-semi-space-size=1 ${join(REPO_DIR, 'bin/dayi.js')} agent -c ${configFile}\n`,
     );
     expect(unit).toContain(`WorkingDirectory=${join(dir, 'etc')}\n`);
     expect(unit).toContain(`EnvironmentFile=-${join(dir, 'etc', 'agent.env')}\n`);

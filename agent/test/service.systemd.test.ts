@@ -31,7 +31,7 @@ StartLimitIntervalSec=0
 
 [Service]
 Type=simple
-ExecStart=/opt/dayi/node_modules/node/bin/node /opt/dayi/bin/dayi.js agent -c /etc/dayi/agent.yaml
+ExecStart=/opt/dayi/node_modules/node/bin/node --max-semi-space-size=1 /opt/dayi/bin/dayi.js agent -c /etc/dayi/agent.yaml
 WorkingDirectory=/etc/dayi
 EnvironmentFile=-/etc/dayi/agent.env
 Environment=NODE_ENV=production

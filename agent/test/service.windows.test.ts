@@ -19,7 +19,7 @@ const GOLDEN = [
   '  <name>dayi agent lab3-pc7</name>',
   '  <description>dayi edge agent lab3-pc7: reads instrument power and publishes its state over MQTT. Config: C:\\dayi\\agent.yaml</description>',
   '  <executable>C:\\Program Files\\dayi\\node_modules\\node\\bin\\node.exe</executable>',
-  '  <arguments>&quot;C:\\Program Files\\dayi\\bin\\dayi.js&quot; agent -c C:\\dayi\\agent.yaml</arguments>',
+  '  <arguments>--max-semi-space-size=1 &quot;C:\\Program Files\\dayi\\bin\\dayi.js&quot; agent -c C:\\dayi\\agent.yaml</arguments>',
   '  <workingdirectory>C:\\dayi</workingdirectory>',
   '  <startmode>Automatic</startmode>',
   '  <delayedAutoStart>true</delayedAutoStart>',

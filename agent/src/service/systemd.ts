@@ -12,6 +12,8 @@
  * - Hardening that leaves serial ports usable: no PrivateDevices (it would hide /dev/ttyUSB0),
  *   SupplementaryGroups=dialout for the ports, the file system read-only except the outbox.
  */
+
+import { AGENT_NODE_FLAGS } from './node-flags.ts';
 import type { Action } from './plan.ts';
 
 export const DEFAULT_UNIT_DIR = '/etc/systemd/system';
@@ -82,7 +84,7 @@ export function systemdUnit(s: ServiceSpec): string {
     '',
     '[Service]',
     'Type=simple',
-    `ExecStart=${[s.nodePath, s.dayiScript, 'agent', '-c', s.configFile].map(execArg).join(' ')}`,
+    `ExecStart=${[s.nodePath, ...AGENT_NODE_FLAGS, s.dayiScript, 'agent', '-c', s.configFile].map(execArg).join(' ')}`,
     `WorkingDirectory=${escapeValue(s.workingDirectory)}`,
     ...(s.envFile ? [`EnvironmentFile=${s.envFileRequired ? '' : '-'}${escapeValue(s.envFile)}`] : []),
     'Environment=NODE_ENV=production',

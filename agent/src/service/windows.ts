@@ -10,6 +10,7 @@
  * run time. A generated XML is plain to review, and the same file can be used by hand.
  */
 import { win32 } from 'node:path';
+import { AGENT_NODE_FLAGS } from './node-flags.ts';
 import type { Action } from './plan.ts';
 
 /** The WinSW release the docs point to (v2 reads `<name>.xml` beside `<name>.exe`). */
@@ -58,7 +59,7 @@ export function winswPaths(s: Pick<WindowsServiceSpec, 'name' | 'serviceDir'>): 
 
 /** WinSW v2 configuration. Secrets are not in it: see docs/agent-service.md (machine environment). */
 export function winswXml(s: WindowsServiceSpec): string {
-  const args = [s.dayiScript, 'agent', '-c', s.configFile].map(winArg).join(' ');
+  const args = [...AGENT_NODE_FLAGS, s.dayiScript, 'agent', '-c', s.configFile].map(winArg).join(' ');
   const x = escapeXml;
   return [
     '<!-- dayi edge agent, written by `dayi agent install`. WinSW reads this file as <id>.xml beside <id>.exe. -->',
