@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { ConfigError, parseConfig } from '@dayi/protocols';
+import { dirname, resolve } from 'node:path';
+import type { AgentConfig } from '@dayi/agent/config.ts';
+import { ConfigError, type ConfigIssue, parseConfig } from '@dayi/protocols';
 import { parse as parseYaml } from 'yaml';
 
 export const VERSION: string = (
@@ -67,18 +69,50 @@ async function configCheck(argv: string[]): Promise<number> {
     kind === 'agent'
       ? (await import('@dayi/agent/config.ts')).agentConfigSchema
       : (await import('@dayi/collector/config.ts')).collectorConfigSchema;
+  let issues: ConfigIssue[] = [];
   try {
-    parseConfig(text, schema, { file });
+    const config = parseConfig(text, schema, { file });
+    if (kind === 'agent') issues = await agentInputIssues(config as AgentConfig, file);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
+    issues = err.issues;
+  }
+  if (issues.length > 0) {
     process.stderr.write(
-      `${file}: ${err.issues.length} error${err.issues.length === 1 ? '' : 's'} in ${kind} config\n`,
+      `${file}: ${issues.length} error${issues.length === 1 ? '' : 's'} in ${kind} config\n`,
     );
-    for (const i of err.issues) process.stderr.write(`  ${i.path || '(root)'}: ${i.message}\n`);
+    for (const i of issues) process.stderr.write(`  ${i.path || '(root)'}: ${i.message}\n`);
     return 1;
   }
   process.stdout.write(`${file}: valid ${kind as Kind} config\n`);
   return 0;
+}
+
+/**
+ * What the schema alone cannot see: a Modbus input's profile must exist in the profiles folder
+ * (resolved against the config file, as the agent does) and its registers must fit in requests.
+ */
+async function agentInputIssues(config: AgentConfig, file: string): Promise<ConfigIssue[]> {
+  const { checkModbusInput, listModbusProfiles } = await import('@dayi/agent/inputs/modbus/index.ts');
+  const profilesDir = resolve(dirname(resolve(file)), config.profilesDir);
+  const issues: ConfigIssue[] = [];
+  config.instruments.forEach((inst, i) => {
+    inst.inputs.forEach((input, j) => {
+      if (input.type !== 'modbus') return;
+      const known = listModbusProfiles(profilesDir);
+      if (input.profile && !known.includes(input.profile)) {
+        issues.push({
+          path: `instruments.${i}.inputs.${j}.profile`,
+          message: `unknown Modbus profile ${JSON.stringify(input.profile)}; ${profilesDir}/modbus/ has ${known.join(', ') || 'none'}`,
+        });
+        return;
+      }
+      for (const issue of checkModbusInput(input, profilesDir)) {
+        issues.push({ path: `instruments.${i}.inputs.${j}.${issue.path}`, message: issue.message });
+      }
+    });
+  });
+  return issues;
 }
 
 export async function main(argv: string[]): Promise<number> {

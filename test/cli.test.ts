@@ -77,6 +77,17 @@ describe('dayi CLI', () => {
     expect(r.stderr).toContain('instruments.0.inputs.2.type');
     expect(r.stderr).toContain('instruments.0.colour: unknown key');
 
+    const unknownProfile = readFileSync(join(ROOT, 'examples/agent.yaml'), 'utf8').replace(
+      'profile: eastron-sdm630',
+      'profile: eastron-sdm999',
+    );
+    writeFileSync(join(dir, 'profile.yaml'), unknownProfile);
+    const p = await dayi(['config', 'check', join(dir, 'profile.yaml')], SECRETS);
+    expect(p.code).toBe(1);
+    expect(p.stderr).toMatch(
+      /instruments\.0\.inputs\.0\.profile: unknown Modbus profile "eastron-sdm999"; .* eastron-sdm630/,
+    );
+
     writeFileSync(join(dir, 'collector.yaml'), 'http: { port: 99999 }\ntimezone: Mars/Olympus\n');
     const c = await dayi(['config', 'check', join(dir, 'collector.yaml')]);
     expect(c.code).toBe(1);
