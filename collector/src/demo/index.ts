@@ -8,6 +8,7 @@ import mqtt from 'mqtt';
 import { pino } from 'pino';
 import { build } from '../app.ts';
 import type { CollectorConfigInput } from '../config.ts';
+import { addDays, dateOf } from '../derive/calendar.ts';
 import { DEMO_FLEET, thresholdsFor } from './fleet.ts';
 import { HISTORY_SEQ_BASE, historyOf, seedOf } from './history.ts';
 
@@ -205,8 +206,8 @@ export async function runDemo(argv: string[]): Promise<number> {
   const agents = await startAgents(dir, secrets, mqttPort);
 
   const base = `http://127.0.0.1:${httpPort}`;
-  const today = new Date().toISOString().slice(0, 10);
-  const from = new Date(Date.now() - nums.days * 86_400_000).toISOString().slice(0, 10);
+  const today = dateOf(Date.now(), TIMEZONE);
+  const from = addDays(today, -nums.days);
   process.stdout.write(
     [
       '',
