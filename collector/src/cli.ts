@@ -16,10 +16,10 @@ Runs the dayi collector: the embedded MQTT broker (agents publish to it), durabl
 SQLite store, usage/idle derivation and the REST API. Stops cleanly on Ctrl-C (SIGINT) or SIGTERM.
 
   rederive      rebuilds the derived figures (observations, daily usage, status) from the ledger of
-                accepted messages, for every instrument or only --instrument ID; use it after
-                changing the time zone or offlineAfter (a thresholds change through the API
-                re-derives by itself). Run it while the collector is stopped: the rebuild holds
-                the store's write lock, and ingest would wait for it.
+                accepted messages, for every instrument or only --instrument ID. The collector
+                already does it by itself at start when the time zone or offlineAfter changed,
+                and for one instrument when its thresholds change through the API. Run it while
+                the collector is stopped: the rebuild holds the store's write lock.
 
 Options:
   -c, --config FILE     the collector configuration (YAML; \${VAR} is taken from the environment)
