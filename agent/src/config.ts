@@ -15,6 +15,9 @@ import { inputConfigSchema } from './inputs/index.ts';
 /** The repository's `firmware-configs/`: meter and OPC UA profiles shipped with dayi. */
 export const DEFAULT_PROFILES_DIR = fileURLToPath(new URL('../../firmware-configs/', import.meta.url));
 
+/** An agent's name: it goes into MQTT client ids and service names. */
+export const AGENT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
 export const AGGREGATES = ['avg', 'min', 'max'] as const;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -92,9 +95,7 @@ export const mqttConfigSchema = z.strictObject({
 export const agentConfigSchema = z
   .strictObject({
     agent: z.strictObject({
-      id: z
-        .string()
-        .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'agent id: letters, digits, . _ - (at most 128)'),
+      id: z.string().regex(AGENT_ID_PATTERN, 'agent id: letters, digits, . _ - (at most 128)'),
     }),
     mqtt: mqttConfigSchema,
     outbox: z

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '@dayi/protocols';
 import { parse as parseYaml } from 'yaml';
-import { type AgentConfig, loadAgentConfig } from '../config.ts';
+import { AGENT_ID_PATTERN, type AgentConfig, loadAgentConfig } from '../config.ts';
 import { type Action, ActionError, describeAction, execute } from './plan.ts';
 import {
   DEFAULT_UNIT_DIR,
@@ -305,7 +305,7 @@ function serviceNameOf(r: Resolved, d: ReturnType<typeof defaults>): string {
     } catch {
       id = undefined;
     }
-    if (typeof id === 'string' && /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(id)) return `dayi-agent-${id}`;
+    if (typeof id === 'string' && AGENT_ID_PATTERN.test(id)) return `dayi-agent-${id}`;
     throw err;
   }
 }
