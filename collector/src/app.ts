@@ -11,6 +11,7 @@ import type { CollectorContext } from './context.ts';
 import { createIngest, type Ingest } from './ingest/index.ts';
 import { createMetrics } from './metrics.ts';
 import { ensureDeriveSettings, recomputeDirty, seedRegistry } from './query/index.ts';
+import { startCheckpointer } from './store/checkpointer.ts';
 import { openDatabase } from './store/sqlite.ts';
 
 export interface BuildOptions {
@@ -74,6 +75,10 @@ export async function build(
   const log = makeLogger(config, opts.logger);
   const db = openDatabase(config.store.sqlite, { sync: config.store.sync });
   const ctx: CollectorContext = { config, db, metrics: createMetrics(), log, now: opts.now ?? Date.now };
+  const checkpointer =
+    config.store.sqlite === ':memory:'
+      ? null
+      : startCheckpointer(db, config.store.sqlite, { sync: config.store.sync, log });
 
   let ingest: Ingest | undefined;
   let broker: Broker | undefined;
@@ -85,6 +90,7 @@ export async function build(
     broker = await startBroker(ctx, ingest);
   } catch (err) {
     await ingest?.close().catch(() => {});
+    await checkpointer?.close();
     closeDb(db);
     throw err;
   }
@@ -113,6 +119,7 @@ export async function build(
     clearInterval(timer);
     await started.broker.close();
     await started.ingest.close();
+    await checkpointer?.close();
     closeDb(db);
   });
 
