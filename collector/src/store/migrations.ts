@@ -4,11 +4,12 @@
  *
  * Tables, by stage of the flow:
  * - `messages`: the ledger. Every accepted MQTT message, as received, with its event time `ts`.
- *   Unique (instrument_id, kind, seq) drops duplicates after a replay. Everything else is derived
+ *   Unique (instrument_id, kind, seq) drops duplicates after a replay (and finds an instrument's
+ *   messages). Everything else is derived
  *   from it and can be rebuilt (`rederive`).
  * - `rejected`: payloads that failed validation or authorization, with the reason.
  * - `observations`: one row per ledger message that tells the state (state messages, telemetry with
- *   `state`, telemetry classified with the registry thresholds).
+ *   `state`, telemetry classified with the registry thresholds), clustered by (instrument, ts).
  * - `instrument_status`: latest facts per instrument (last seen, last powered, online, agent).
  * - `daily_usage` + `dirty_days`: per instrument and calendar day, the derived hours; a late message
  *   marks only the days it touches dirty, and they are recomputed from `observations`.
@@ -106,6 +107,30 @@ ALTER TABLE daily_usage ADD COLUMN tail_start INTEGER;
 -- The config values the derived tables were computed with (timezone, offlineAfter): when they
 -- change, everything derived is rebuilt from the ledger at start (derive/settings.ts).
 CREATE TABLE derive_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+`,
+  },
+  {
+    version: 3,
+    name: 'fewer b-trees per ingested message',
+    // Every B-tree a message touches costs WAL pages at each commit. messages_by_ts was never read;
+    // the dedupe index without its WHERE serves "messages of an instrument" too (NULL seqs stay
+    // distinct, so status messages are never dropped as duplicates); observations clustered on
+    // their only access path (instrument, ts) are one B-tree instead of a table and an index.
+    sql: `
+DROP INDEX messages_by_ts;
+DROP INDEX messages_dedupe;
+CREATE UNIQUE INDEX messages_dedupe ON messages (instrument_id, kind, seq);
+CREATE TABLE observations_v3 (
+  instrument_id TEXT NOT NULL,
+  ts INTEGER NOT NULL,
+  message_id INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  PRIMARY KEY (instrument_id, ts, message_id)
+) WITHOUT ROWID;
+INSERT INTO observations_v3 (instrument_id, ts, message_id, state)
+  SELECT instrument_id, ts, message_id, state FROM observations;
+DROP TABLE observations;
+ALTER TABLE observations_v3 RENAME TO observations;
 `,
   },
 ];
