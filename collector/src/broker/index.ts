@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
+import type { Writable } from 'node:stream';
 import { createServer as createTlsServer } from 'node:tls';
 import { parseTopic, RETAINED_KINDS } from '@dayi/protocols';
 import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes';
@@ -37,7 +38,14 @@ export async function startBroker(ctx: CollectorContext, ingest: Ingest): Promis
   const authenticator = await createAuthenticator(config.agents);
   const agents = new WeakMap<Client, Agent>();
   const emptyIdWithSession = new WeakSet<Client>();
-  const inflight = new Set<Promise<unknown>>();
+  // Publishes handed to ingest and not settled yet: shutdown waits for them.
+  let inflight = 0;
+  let drained: (() => void) | null = null;
+  const corked = new Set<Writable>();
+  const uncorkAll = () => {
+    for (const conn of corked) conn.uncork();
+    corked.clear();
+  };
 
   const aedes = await Aedes.createBroker({
     preConnect(client, packet, callback) {
@@ -83,29 +91,31 @@ export async function startBroker(ctx: CollectorContext, ingest: Ingest): Promis
 
     authorizePublish(client, packet, callback) {
       const agent = client ? agents.get(client) : undefined;
-      const submitted = ingest.submit({
-        topic: packet.topic,
-        payload: Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload),
-        clientId: client?.id ?? null,
-        username: agent?.username ?? null,
-        // a stale will (client null) or an unauthenticated client may publish for no instrument
-        allowedInstruments: agent?.instruments ?? NOBODY,
-        receivedAt: ctx.now(),
-      });
-      const settled = submitted
-        .then(
-          (outcome) => {
-            steer(packet, outcome);
-            callback(null);
-          },
-          (err: Error) => {
-            // no PUBACK: Aedes closes the connection and the agent retries from its outbox
-            callback(err);
-          },
-        )
-        .catch((err: unknown) => log.error({ err }, 'MQTT publish handling failed'))
-        .finally(() => inflight.delete(settled));
-      inflight.add(settled);
+      inflight++;
+      ingest.enqueue(
+        {
+          topic: packet.topic,
+          payload: Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload),
+          clientId: client?.id ?? null,
+          username: agent?.username ?? null,
+          // a stale will (client null) or an unauthenticated client may publish for no instrument
+          allowedInstruments: agent?.instruments ?? NOBODY,
+          receivedAt: ctx.now(),
+        },
+        (err, outcome) => {
+          if (--inflight === 0) drained?.();
+          // The callbacks of one commit run back to back: cork each socket once so that its
+          // PUBACKs leave in one write, not one system call per message.
+          if (client?.conn && !client.conn.writableCorked) {
+            client.conn.cork();
+            corked.add(client.conn);
+            if (corked.size === 1) process.nextTick(uncorkAll);
+          }
+          if (err) return callback(err); // no PUBACK: Aedes closes the connection, the agent retries
+          steer(packet, outcome!);
+          callback(null);
+        },
+      );
     },
 
     authorizeSubscribe(client, sub: Subscription, callback) {
@@ -197,7 +207,7 @@ export async function startBroker(ctx: CollectorContext, ingest: Ingest): Promis
     await new Promise<void>((resolve) => aedes.close(() => resolve()));
     for (const socket of sockets) socket.destroy();
     // wills of the clients just closed go through ingest too: let them land before the store closes
-    await Promise.allSettled([...inflight]);
+    if (inflight > 0) await new Promise<void>((resolve) => (drained = resolve));
     await Promise.all(stopped);
   }
 }

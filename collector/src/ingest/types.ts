@@ -41,9 +41,17 @@ export interface CommittedMessage<K extends TopicKind = TopicKind> {
 
 export type CommittedListener = (messages: readonly CommittedMessage[]) => void;
 
+/** Called once: with the outcome after COMMIT, or with the error when the store failed. */
+export type IngestCallback = (err: Error | null, outcome?: IngestOutcome) => void;
+
 export interface Ingest {
   /** Resolves only after the message's transaction has COMMITTED; rejects when the store failed. */
   submit(msg: IncomingMessage): Promise<IngestOutcome>;
+  /**
+   * `submit` for the broker's hot path: the callback runs synchronously right after COMMIT, in
+   * submission order, with no promise per message (see broker/index.ts for why that matters).
+   */
+  enqueue(msg: IncomingMessage, done: IngestCallback): void;
   /** Called after each commit with the accepted (not duplicate) messages. Returns an unsubscribe. */
   onCommitted(listener: CommittedListener): () => void;
   /** Drops cached registry thresholds (of one instrument, or all) after the registry changed. */

@@ -56,5 +56,5 @@ export function validateMessage(msg: IncomingMessage): Validated {
       reason: decoded.reason,
     };
   }
-  return { ok: true, instrumentId, kind, payload: decoded.payload, text: msg.payload.toString('utf8') };
+  return { ok: true, instrumentId, kind, payload: decoded.payload, text: decoded.text };
 }
