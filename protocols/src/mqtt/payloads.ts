@@ -102,8 +102,11 @@ export const payloadSchemas: { [K in TopicKind]: z.ZodType<TopicPayloads[K]> } =
 };
 
 export type DecodeResult<K extends TopicKind> =
-  | { ok: true; payload: TopicPayloads[K] }
+  | { ok: true; payload: TopicPayloads[K] /** The payload's text, as received. */; text: string }
   | { ok: false; reason: string };
+
+// One decoder for every payload: decode() without `stream` keeps no state between calls.
+const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
  * Decodes and validates one payload. Never throws: the reason names what was wrong
@@ -115,7 +118,7 @@ export function decodePayload<K extends TopicKind>(kind: K, raw: Uint8Array | st
     return { ok: false, reason: `payload too large: ${size} bytes > ${MAX_PAYLOAD_BYTES}` };
   let text: string;
   try {
-    text = typeof raw === 'string' ? raw : new TextDecoder('utf-8', { fatal: true }).decode(raw);
+    text = typeof raw === 'string' ? raw : utf8.decode(raw);
   } catch {
     return { ok: false, reason: 'not UTF-8' };
   }
@@ -125,9 +128,46 @@ export function decodePayload<K extends TopicKind>(kind: K, raw: Uint8Array | st
   } catch (err) {
     return { ok: false, reason: `not JSON: ${(err as Error).message}` };
   }
+  if (kind === 'telemetry') {
+    const fast = plainTelemetry(json);
+    if (fast) return { ok: true, payload: fast as TopicPayloads[K], text };
+  }
   const parsed = payloadSchemas[kind].safeParse(json);
   if (!parsed.success) return { ok: false, reason: formatIssues(parsed.error.issues) };
-  return { ok: true, payload: parsed.data };
+  return { ok: true, payload: parsed.data, text };
+}
+
+const STATE_SET: ReadonlySet<unknown> = new Set(STATES);
+const TS_MIN = 946_684_800_000;
+const TS_MAX = 7_258_118_400_000;
+
+/**
+ * The common valid telemetry, checked without zod: telemetry is nearly all the traffic and the
+ * generic record parse costs more than the rest of ingest's JavaScript. Returns exactly what
+ * `telemetrySchema` returns (unknown keys dropped), or null, and then zod decides and explains.
+ * A property test holds the two equal.
+ */
+export function plainTelemetry(json: unknown): Telemetry | null {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) return null;
+  const { ts, seq, metrics, state } = json as Record<string, unknown>;
+  if (typeof ts !== 'number' || !Number.isSafeInteger(ts) || ts < TS_MIN || ts > TS_MAX) return null;
+  if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0) return null;
+  if (typeof metrics !== 'object' || metrics === null || Array.isArray(metrics)) return null;
+  if (Object.getPrototypeOf(metrics) !== Object.prototype) return null;
+  const out: Record<string, number> = {};
+  let n = 0;
+  for (const name in metrics) {
+    if (!Object.hasOwn(metrics, name)) return null;
+    const value = (metrics as Record<string, unknown>)[name];
+    if (++n > MAX_METRICS || typeof value !== 'number' || !Number.isFinite(value)) return null;
+    if (!METRIC_NAME_PATTERN.test(name)) return null;
+    out[name] = value;
+  }
+  if ('state' in (json as object)) {
+    if (!STATE_SET.has(state)) return null;
+    return { ts, seq, metrics: out, state: state as State };
+  }
+  return { ts, seq, metrics: out };
 }
 
 /** `path.to.key: message; …` — the path names what was wrong. */
