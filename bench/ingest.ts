@@ -3,6 +3,8 @@
  * collector's durable ingest (acknowledged = in the SQLite ledger), with the same load generator in
  * the same run. Each broker runs in its own child process on loopback; the generator runs here.
  * Prints one JSON object on stdout. Usage: npm run bench -- ingest [--messages N] [--clients N] [--rounds N]
+ *   [--inflight N] [--targets aedes,collector,collectorSyncFull,mosquitto]
+ *   [--node-arg=--cpu-prof --node-arg=--cpu-prof-dir=DIR]   (Node arguments for the collector)
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -11,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import mqtt, { type MqttClient } from 'mqtt';
+import { clockTicks, sampleProc } from './agent-procfs.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const NODE = process.execPath;
@@ -20,6 +23,10 @@ export interface IngestOptions {
   clients: number;
   rounds: number;
   inflight: number;
+  /** Which targets to run (all by default): aedes, collector, collectorSyncFull, mosquitto. */
+  targets?: string[];
+  /** Extra Node arguments for the collector process (e.g. --cpu-prof), before the script. */
+  nodeArgs?: string[];
 }
 
 function freePort(): Promise<number> {
@@ -84,12 +91,23 @@ function connect(port: number, id: string): Promise<MqttClient> {
 }
 
 /** Publishes `perClient` QoS 1 telemetry messages from each client with a bounded in-flight window. */
+interface RoundResult {
+  messagesPerSecond: number;
+  /** CPU seconds the broker process (all its threads) used per 1000 messages. */
+  brokerCpuMsPerMessage: number | null;
+  /** Share of one core the broker process used while the round ran. */
+  brokerCpuShare: number | null;
+  /** The same for this load generator (publishers, and the subscriber when there is one). */
+  generatorCpuShare: number;
+}
+
 async function load(
   port: number,
   o: IngestOptions,
   round: number,
   subscriber: MqttClient | null,
-): Promise<number> {
+  brokerPid: number,
+): Promise<RoundResult> {
   const perClient = Math.ceil(o.messages / o.clients);
   const total = perClient * o.clients;
   const clients = await Promise.all(
@@ -109,6 +127,8 @@ async function load(
     resolveReceived();
   }
   const baseTs = Date.UTC(2026, 0, 1) + round * 86_400_000;
+  const brokerBefore = sampleProc(brokerPid);
+  const generatorBefore = process.cpuUsage();
   const start = process.hrtime.bigint();
   await Promise.all(
     clients.map(async (c, i) => {
@@ -132,9 +152,20 @@ async function load(
   );
   await allReceived;
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  const brokerAfter = sampleProc(brokerPid);
+  const generator = process.cpuUsage(generatorBefore);
   await Promise.all(clients.map((c) => c.endAsync()));
-  return total / seconds;
+  const brokerCpuSeconds =
+    brokerBefore && brokerAfter ? (brokerAfter.cpuTicks - brokerBefore.cpuTicks) / TICKS : null;
+  return {
+    messagesPerSecond: total / seconds,
+    brokerCpuMsPerMessage: brokerCpuSeconds === null ? null : (brokerCpuSeconds * 1000) / total,
+    brokerCpuShare: brokerCpuSeconds === null ? null : brokerCpuSeconds / seconds,
+    generatorCpuShare: (generator.user + generator.system) / 1e6 / seconds,
+  };
 }
+
+const TICKS = clockTicks();
 
 interface Target {
   name: string;
@@ -144,7 +175,7 @@ interface Target {
 }
 
 /** The dayi collector as a user runs it (`dayi collector -c`), with `store.sync` normal or full. */
-function collectorTarget(dir: string, sync: 'normal' | 'full'): Target {
+function collectorTarget(dir: string, sync: 'normal' | 'full', nodeArgs: string[]): Target {
   return {
     name: sync === 'normal' ? 'collector' : 'collectorSyncFull',
     subscribe: false,
@@ -161,20 +192,22 @@ function collectorTarget(dir: string, sync: 'normal' | 'full'): Target {
           `agents: [{ username: bench, password: bench-password-1, instruments: [${ids.join(', ')}] }]`,
         ].join('\n'),
       );
-      return spawn(NODE, [join(ROOT, 'bin/dayi.js'), 'collector', '-c', file], { stdio: 'inherit' });
+      return spawn(NODE, [...nodeArgs, join(ROOT, 'bin/dayi.js'), 'collector', '-c', file], {
+        stdio: 'inherit',
+      });
     },
   };
 }
 
-function targets(dir: string): Target[] {
+function targets(dir: string, nodeArgs: string[]): Target[] {
   const list: Target[] = [
     {
       name: 'aedes',
       subscribe: true,
       start: (port) => spawn(NODE, [join(ROOT, 'bench/aedes-broker.ts'), String(port)], { stdio: 'inherit' }),
     },
-    collectorTarget(dir, 'normal'),
-    collectorTarget(dir, 'full'),
+    collectorTarget(dir, 'normal', nodeArgs),
+    collectorTarget(dir, 'full', nodeArgs),
   ];
   if (
     spawnSync('which', ['mosquitto']).status === 0 ||
@@ -205,10 +238,17 @@ export async function runIngestBench(o: IngestOptions) {
   const dir = mkdtempSync(join(tmpdir(), 'dayi-bench-'));
   const results: Record<
     string,
-    { messagesPerSecond: number; rounds: number[]; peakRssBytes: number | null }
+    {
+      messagesPerSecond: number;
+      rounds: number[];
+      peakRssBytes: number | null;
+      brokerCpuMsPer1000: number | null;
+      brokerCpuShare: number | null;
+      generatorCpuShare: number;
+    }
   > = {};
   try {
-    for (const t of targets(dir)) {
+    for (const t of targets(dir, o.nodeArgs ?? []).filter((t) => !o.targets || o.targets.includes(t.name))) {
       const port = await freePort();
       const child = t.start(port, dir);
       try {
@@ -218,14 +258,19 @@ export async function runIngestBench(o: IngestOptions) {
           sub = await connect(port, `bench-sub-${t.name}`);
           await sub.subscribeAsync('dayi/v1/+/telemetry', { qos: 1 });
         }
-        const rounds: number[] = [];
-        await load(port, { ...o, messages: Math.min(o.messages, 2000) }, 99, sub); // warm-up
-        for (let r = 0; r < o.rounds; r++) rounds.push(await load(port, o, r, sub));
+        const rounds: RoundResult[] = [];
+        await load(port, { ...o, messages: Math.min(o.messages, 2000) }, 99, sub, child.pid!); // warm-up
+        for (let r = 0; r < o.rounds; r++) rounds.push(await load(port, o, r, sub, child.pid!));
         await sub?.endAsync();
+        const cpu = rounds.map((r) => r.brokerCpuMsPerMessage).filter((x) => x !== null);
+        const share = rounds.map((r) => r.brokerCpuShare).filter((x) => x !== null);
         results[t.name] = {
-          messagesPerSecond: Math.round(median(rounds)),
-          rounds: rounds.map(Math.round),
+          messagesPerSecond: Math.round(median(rounds.map((r) => r.messagesPerSecond))),
+          rounds: rounds.map((r) => Math.round(r.messagesPerSecond)),
           peakRssBytes: peakRssBytes(child.pid!),
+          brokerCpuMsPer1000: cpu.length ? Number((median(cpu) * 1000).toFixed(1)) : null,
+          brokerCpuShare: share.length ? Number(median(share).toFixed(2)) : null,
+          generatorCpuShare: Number(median(rounds.map((r) => r.generatorCpuShare)).toFixed(2)),
         };
       } finally {
         child.kill('SIGTERM');
@@ -270,6 +315,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       clients: { type: 'string', default: '8' },
       rounds: { type: 'string', default: '3' },
       inflight: { type: 'string', default: '16' },
+      targets: { type: 'string' },
+      'node-arg': { type: 'string', multiple: true },
     },
   });
   const result = await runIngestBench({
@@ -277,6 +324,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     clients: Number(values.clients),
     rounds: Number(values.rounds),
     inflight: Number(values.inflight),
+    ...(values.targets ? { targets: values.targets.split(',') } : {}),
+    ...(values['node-arg'] ? { nodeArgs: values['node-arg'] } : {}),
   });
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
 }
