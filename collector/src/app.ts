@@ -23,6 +23,9 @@ export interface BuildOptions {
   recomputeEveryMs?: number;
 }
 
+/** The background recompute waits until a day has had no new message for this long. */
+export const RECOMPUTE_QUIET_MS = 5000;
+
 /** What `build()` exposes to its caller (CLI, tests, demo) besides the HTTP routes. */
 export interface DayiHandle {
   ctx: CollectorContext;
@@ -107,7 +110,7 @@ export async function build(
   // Late messages leave days dirty; recomputing in the background keeps queries quick.
   const timer = setInterval(() => {
     try {
-      recomputeDirty(ctx);
+      recomputeDirty(ctx, { quietMs: RECOMPUTE_QUIET_MS });
     } catch (err) {
       log.error({ err }, 'background recompute of dirty days failed');
     }

@@ -56,6 +56,29 @@ describe('recomputeDirty', () => {
     expect(dirty()).toEqual([]);
   });
 
+  it('in the background, waits until a backfilled day has been quiet; queries do not wait', async () => {
+    t = openDeriveDb({ timezone: 'UTC', offlineAfter: '5m' }, Date.parse('2026-11-20T12:00:00Z'));
+    const seq = { next: 0 };
+    const backfill = (from: string, to: string) =>
+      t!.sendAll(telemetryEvery('Q-1', from, to, MIN, 'running', seq));
+    await backfill('2026-11-10T08:00:00Z', '2026-11-10T09:00:00Z');
+    t.clock.now += 3000;
+    // marked 3 s ago: the background pass leaves it
+    expect(recomputeDirty(t.ctx, { quietMs: 5000 })).toBe(0);
+    // the backfill goes on writing to the same day: still not quiet 3 s later
+    await backfill('2026-11-10T09:00:00Z', '2026-11-10T10:00:00Z');
+    t.clock.now += 3000;
+    expect(recomputeDirty(t.ctx, { quietMs: 5000 })).toBe(0);
+    // a query in the meantime gets the exact figure all the same (the last minute holds 5 min)
+    expect(getUsage(t.ctx, 'Q-1', '2026-11-10', '2026-11-10').runningHours).toBe(2.07);
+    await backfill('2026-11-10T10:00:00Z', '2026-11-10T11:00:00Z');
+    t.clock.now += 5000;
+    expect(recomputeDirty(t.ctx, { quietMs: 5000 })).toBe(1);
+    expect(t.ctx.db.prepare('SELECT date, running_ms FROM daily_usage').all()).toEqual([
+      { date: '2026-11-10', running_ms: (3 * 60 + 4) * MIN },
+    ]);
+  });
+
   it('only touches the instrument and dates asked for', async () => {
     t = openDeriveDb({ timezone: 'UTC', offlineAfter: '5m' }, Date.parse('2026-11-20T00:00:00Z'));
     const seq = { next: 0 };

@@ -21,6 +21,12 @@ export interface RecomputeOptions {
   upTo?: string;
   /** Also store days that are not final yet (they will be recomputed at query time anyway). */
   includePending?: boolean;
+  /**
+   * Leave alone days marked within this many ms: a backfill still writing to a day would make
+   * the background job re-read the whole day at every pass. Queries do not pass it: they
+   * recompute what they read.
+   */
+  quietMs?: number;
 }
 
 /**
@@ -35,8 +41,13 @@ export function recomputeDirty(ctx: CollectorContext, opts: RecomputeOptions = {
     const lastFinal = lastFinalDate(ctx, now);
     if (upTo === null || lastFinal < upTo) upTo = lastFinal;
   }
-  const filter = 'WHERE (?1 IS NULL OR instrument_id = ?1) AND (?2 IS NULL OR date <= ?2)';
-  const args = [opts.instrumentId ?? null, upTo] as const;
+  const filter =
+    'WHERE (?1 IS NULL OR instrument_id = ?1) AND (?2 IS NULL OR date <= ?2) AND (?3 IS NULL OR marked_at <= ?3)';
+  const args = [
+    opts.instrumentId ?? null,
+    upTo,
+    opts.quietMs === undefined ? null : now - opts.quietMs,
+  ] as const;
   // Most calls find nothing to do: do not take the write lock for that.
   if (stmt(db, `SELECT 1 FROM dirty_days ${filter} LIMIT 1`).get(...args) === undefined) return 0;
   return inTransaction(db, () => {

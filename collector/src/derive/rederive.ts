@@ -68,7 +68,11 @@ export function rederive(ctx: CollectorContext, instrumentId?: string): Rederive
       db,
       'INSERT INTO observations (instrument_id, ts, state, message_id) VALUES (?, ?, ?, ?)',
     );
-    const markDirty = stmt(db, 'INSERT OR IGNORE INTO dirty_days (instrument_id, date) VALUES (?, ?)');
+    const markedAt = ctx.now();
+    const markDirty = stmt(
+      db,
+      'INSERT OR IGNORE INTO dirty_days (instrument_id, date, marked_at) VALUES (?, ?, ?)',
+    );
     const days = new DayCursor(config.timezone);
     const facts = new Map<string, StatusFacts>();
     const marked = new Set<string>();
@@ -97,7 +101,7 @@ export function rederive(ctx: CollectorContext, instrumentId?: string): Rederive
           const key = `${m.instrument_id}\n${date}`;
           if (!marked.has(key)) {
             marked.add(key);
-            markDirty.run(m.instrument_id, date);
+            markDirty.run(m.instrument_id, date, markedAt);
           }
         }
       }

@@ -41,7 +41,10 @@ export function createLedgerWriter(db: DatabaseSync, config: CollectorConfig) {
     insertObservation: db.prepare(
       'INSERT INTO observations (instrument_id, ts, state, message_id) VALUES (?, ?, ?, ?)',
     ),
-    markDirty: db.prepare('INSERT OR IGNORE INTO dirty_days (instrument_id, date) VALUES (?, ?)'),
+    markDirty: db.prepare(
+      `INSERT INTO dirty_days (instrument_id, date, marked_at) VALUES (?, ?, ?)
+       ON CONFLICT (instrument_id, date) DO UPDATE SET marked_at = excluded.marked_at`,
+    ),
     // max/min semantics so that late and out-of-order messages land correctly
     upsertStatus: db.prepare(`
       INSERT INTO instrument_status (instrument_id, first_seen, last_seen, last_received_at, last_powered_at, last_running_at)
@@ -102,6 +105,8 @@ export function createLedgerWriter(db: DatabaseSync, config: CollectorConfig) {
   // Days already marked in the current transaction: most messages of a batch share their day.
   const markedInBatch = new Set<string>();
 
+  let batchNow = 0;
+
   function markDirtyDays(instrumentId: string, ts: number): void {
     const from = dateOf(ts, config.timezone);
     const to = dateOf(ts + config.offlineAfter, config.timezone);
@@ -109,7 +114,7 @@ export function createLedgerWriter(db: DatabaseSync, config: CollectorConfig) {
       const key = `${instrumentId}\u0000${date}`;
       if (markedInBatch.has(key)) continue;
       markedInBatch.add(key);
-      s.markDirty.run(instrumentId, date);
+      s.markDirty.run(instrumentId, date, batchNow);
     }
   }
 
@@ -222,6 +227,7 @@ export function createLedgerWriter(db: DatabaseSync, config: CollectorConfig) {
       return thresholds.get(id);
     };
     markedInBatch.clear();
+    batchNow = now;
     batchStatus.clear();
     latestChecks.length = 0;
     s.begin.run();

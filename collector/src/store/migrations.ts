@@ -111,7 +111,7 @@ CREATE TABLE derive_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
   },
   {
     version: 3,
-    name: 'fewer b-trees per ingested message',
+    name: 'fewer b-trees per ingested message, dirty days with their mark time',
     // Every B-tree a message touches costs WAL pages at each commit. messages_by_ts was never read;
     // the dedupe index without its WHERE serves "messages of an instrument" too (NULL seqs stay
     // distinct, so status messages are never dropped as duplicates); observations clustered on
@@ -131,6 +131,9 @@ INSERT INTO observations_v3 (instrument_id, ts, message_id, state)
   SELECT instrument_id, ts, message_id, state FROM observations;
 DROP TABLE observations;
 ALTER TABLE observations_v3 RENAME TO observations;
+-- When a day was last marked: the background recompute leaves a day alone while a backfill is
+-- still writing to it, instead of re-reading the whole day every few seconds.
+ALTER TABLE dirty_days ADD COLUMN marked_at INTEGER NOT NULL DEFAULT 0;
 `,
   },
 ];
