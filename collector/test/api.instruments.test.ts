@@ -128,5 +128,9 @@ describe('GET/PUT /v1/instruments', () => {
     expect(await usage()).toMatchObject({ poweredHours: 1, runningHours: 0 });
     await put('B-2', { org: 'Org', thresholds: { signal: 'power_w', standby: 5, idle: 80, running: 250 } });
     expect(await usage()).toMatchObject({ poweredHours: 1, runningHours: 1 });
+    // and what arrives after the change is classified with the new thresholds, not cached ones
+    await submit(app, 'B-2', 'telemetry', { ts: start + 61 * MIN, seq: 61, metrics: { power_w: 300 } });
+    await submit(app, 'B-2', 'telemetry', { ts: start + 64 * MIN, seq: 62, metrics: { power_w: 0 } });
+    expect(await usage()).toMatchObject({ poweredHours: 1.05, runningHours: 1.05 });
   });
 });

@@ -90,7 +90,9 @@ export function createIngest(ctx: CollectorContext): Ingest {
     const counts = new Map<string, number>();
     for (let i = 0; i < batch.length; i++) {
       const item = batch[i]!;
-      const { committed: c, ...outcome } = results[i]!;
+      // handed on as is: the broker reads `outcome` and `latest`; submit() strips `committed`
+      const outcome = results[i]!;
+      const c = outcome.committed;
       const v = item.validated;
       const key = `${v.kind}\u0000${outcome.outcome}`;
       counts.set(key, (counts.get(key) ?? 0) + 1);
@@ -147,7 +149,11 @@ export function createIngest(ctx: CollectorContext): Ingest {
   return {
     submit(msg: IncomingMessage): Promise<IngestOutcome> {
       return new Promise<IngestOutcome>((resolve, reject) =>
-        enqueue(msg, (err, outcome) => (err ? reject(err) : resolve(outcome!))),
+        enqueue(msg, (err, outcome) => {
+          if (err) return reject(err);
+          const { committed: _, ...plain } = outcome as LedgerResult;
+          resolve(plain);
+        }),
       );
     },
     enqueue,

@@ -1,7 +1,7 @@
 import type { DatabaseSync } from 'node:sqlite';
 import { isPowered, type State, type Status, type TopicPayloads } from '@dayi/protocols';
 import { type CollectorConfig, type Thresholds, thresholdsSchema } from '../config.ts';
-import { dateOf, datesBetween } from '../derive/calendar.ts';
+import { dateOf, datesBetween, dayBounds } from '../derive/calendar.ts';
 import { observationOf } from '../derive/observation.ts';
 import type { CommittedMessage, IncomingMessage, IngestOutcome } from './types.ts';
 import type { Validated } from './validate.ts';
@@ -102,12 +102,23 @@ export function createLedgerWriter(db: DatabaseSync, config: CollectorConfig) {
     return undefined;
   }
 
+  // Thresholds per instrument across batches, until `invalidate()` (the registry changed). Filled
+  // only after a COMMIT, so a rolled-back registration is looked up again.
+  const knownThresholds = new Map<string, Thresholds | undefined>();
+
   // Days already marked in the current transaction: most messages of a batch share their day.
   const markedInBatch = new Set<string>();
 
   let batchNow = 0;
 
+  // The day each instrument's last message fell in: most messages of an instrument fall in the
+  // day of the one before, and then only the batch's set needs asking.
+  const lastDay = new Map<string, { start: number; end: number; date: string; key: string }>();
+
   function markDirtyDays(instrumentId: string, ts: number): void {
+    const last = lastDay.get(instrumentId);
+    if (last && ts >= last.start && ts + config.offlineAfter < last.end && markedInBatch.has(last.key))
+      return;
     const from = dateOf(ts, config.timezone);
     const to = dateOf(ts + config.offlineAfter, config.timezone);
     for (const date of from === to ? [from] : datesBetween(from, to)) {
@@ -115,6 +126,11 @@ export function createLedgerWriter(db: DatabaseSync, config: CollectorConfig) {
       if (markedInBatch.has(key)) continue;
       markedInBatch.add(key);
       s.markDirty.run(instrumentId, date, batchNow);
+    }
+    if (from === to && last?.date !== from) {
+      const { start, end } = dayBounds(from, config.timezone);
+      if (lastDay.size > 100_000) lastDay.clear();
+      lastDay.set(instrumentId, { start, end, date: from, key: `${instrumentId}\u0000${from}` });
     }
   }
 
@@ -223,6 +239,7 @@ export function createLedgerWriter(db: DatabaseSync, config: CollectorConfig) {
   function writeBatch(items: readonly LedgerItem[], now: number): LedgerResult[] {
     const thresholds = new Map<string, Thresholds | undefined>();
     const thresholdsFor = (id: string) => {
+      if (knownThresholds.has(id)) return knownThresholds.get(id);
       if (!thresholds.has(id)) thresholds.set(id, registryEntry(id, now));
       return thresholds.get(id);
     };
@@ -235,6 +252,8 @@ export function createLedgerWriter(db: DatabaseSync, config: CollectorConfig) {
       const results = items.map((item) => writeOne(item, thresholdsFor));
       writeStatus();
       s.commit.run();
+      if (knownThresholds.size > 100_000) knownThresholds.clear();
+      for (const [id, t] of thresholds) knownThresholds.set(id, t);
       return results;
     } catch (err) {
       rollback(db);
@@ -246,6 +265,7 @@ export function createLedgerWriter(db: DatabaseSync, config: CollectorConfig) {
     writeBatch,
     invalidate(): void {
       parsedThresholds.clear();
+      knownThresholds.clear();
     },
   };
 }
