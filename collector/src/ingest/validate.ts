@@ -1,4 +1,10 @@
-import { decodePayload, parseTopic, type TopicKind, type TopicPayloads } from '@dayi/protocols';
+import {
+  decodePayload,
+  type ParsedTopic,
+  parseTopic,
+  type TopicKind,
+  type TopicPayloads,
+} from '@dayi/protocols';
 import type { IncomingMessage } from './types.ts';
 
 /** Reason classes of `dayi_mqtt_rejected_total{reason}`. */
@@ -22,9 +28,23 @@ export type Validated =
       reason: string;
     };
 
+// Valid topics by their text: every instrument publishes on the same few topics all day.
+const topics = new Map<string, ParsedTopic>();
+
+function topicOf(text: string): ParsedTopic | null {
+  const known = topics.get(text);
+  if (known) return known;
+  const parsed = parseTopic(text);
+  if (parsed) {
+    if (topics.size >= 100_000) topics.clear();
+    topics.set(text, parsed);
+  }
+  return parsed;
+}
+
 /** Pure check of one message: topic, then authorization, then payload. Never throws. */
 export function validateMessage(msg: IncomingMessage): Validated {
-  const topic = parseTopic(msg.topic);
+  const topic = topicOf(msg.topic);
   if (!topic) {
     return {
       ok: false,
