@@ -14,6 +14,21 @@ import { addDays, dateOf, dayBounds } from './calendar.ts';
 import { inTransaction, loadObservations, stmt, writeDailyUsage } from './store.ts';
 import { type DayTail, type DayUsage, dailyFigures } from './usage.ts';
 
+let marksCleared = 0;
+
+/**
+ * Counts every removal of dirty marks (recompute, rederive). Ingest remembers which days it marked
+ * recently and skips re-marking them, but only while this count is unchanged: a mark cleared in
+ * between must be written again.
+ */
+export function dirtyMarksCleared(): number {
+  return marksCleared;
+}
+
+export function noteDirtyMarksCleared(): void {
+  marksCleared++;
+}
+
 export interface RecomputeOptions {
   /** Only this instrument's dirty days. */
   instrumentId?: string;
@@ -66,6 +81,7 @@ export function recomputeDirty(ctx: CollectorContext, opts: RecomputeOptions = {
     for (const [instrumentId, dates] of byInstrument) {
       writeDailyUsage(db, instrumentId, computeDays(ctx, instrumentId, dates, now), now);
       for (const date of dates) clear.run(instrumentId, date);
+      marksCleared++;
     }
     return rows.length;
   });

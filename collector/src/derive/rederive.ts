@@ -10,7 +10,7 @@ import { thresholdsSchema } from '../config.ts';
 import type { CollectorContext } from '../context.ts';
 import { dateOf, dayBounds } from './calendar.ts';
 import { observationOf } from './observation.ts';
-import { recomputeDirty } from './recompute.ts';
+import { noteDirtyMarksCleared, recomputeDirty } from './recompute.ts';
 import { inTransaction, stmt } from './store.ts';
 
 export interface RederiveResult {
@@ -57,6 +57,7 @@ export function rederive(ctx: CollectorContext, instrumentId?: string): Rederive
     for (const table of ['observations', 'instrument_status', 'daily_usage', 'dirty_days']) {
       stmt(db, `DELETE FROM ${table} ${forOne}`).run(...params);
     }
+    noteDirtyMarksCleared();
     const thresholdsRows = stmt(db, 'SELECT id, thresholds FROM instruments').all() as {
       id: string;
       thresholds: string | null;
