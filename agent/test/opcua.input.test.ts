@@ -174,8 +174,15 @@ describe('opcua input', () => {
     expect(l.errors.map((e) => e.err.message)).toEqual([]);
   });
 
-  it('connects with SignAndEncrypt / Basic256Sha256 and a user, and reports a wrong password with context', async () => {
+  it('connects with Sign and with SignAndEncrypt / Basic256Sha256 and a user, and reports a wrong password with context', async () => {
     await server.set('power', 42);
+    const signed = makeInput({
+      securityMode: 'Sign',
+      securityPolicy: 'Basic256Sha256',
+      username: FIXTURE_USER.userName,
+      password: FIXTURE_USER.password,
+      nodes: [{ nodeId: server.ids.power, metric: 'power_w' }],
+    });
     const good = makeInput({
       securityMode: 'SignAndEncrypt',
       username: FIXTURE_USER.userName,
@@ -191,11 +198,16 @@ describe('opcua input', () => {
     });
     const g = new RecordingSink();
     const b = new RecordingSink();
+    const sg = new RecordingSink();
     await good.start(g);
     await bad.start(b);
+    await signed.start(sg);
 
     await g.waitFor('power_w 42 over an encrypted channel', () => g.values('power_w').includes(42));
     expect(good.link().connected).toBe(true);
+    await sg.waitFor('power_w 42 over a signed channel', () => sg.values('power_w').includes(42));
+    expect(signed.link().connected).toBe(true);
+    expect(sg.errors).toEqual([]);
 
     const refused = await b.waitFor('the wrong password reported', () => b.errors[0]);
     expect(refused.err.message).toMatch(/session refused \(user technician\)/);
