@@ -17,6 +17,9 @@ export interface ProcSample {
   /** Wall clock (ms, monotonic) when the sample was taken. */
   at: number;
   rssBytes: number;
+  /** The part of rssBytes that is the process's own memory (heap, stacks) and file pages (the Node binary). */
+  rssAnonBytes: number;
+  rssFileBytes: number;
   /** CPU time used so far, user + system, in clock ticks. */
   cpuTicks: number;
 }
@@ -26,7 +29,13 @@ export function sampleProc(pid: number): ProcSample | null {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return { at: performance.now(), rssBytes: statusKiB(status, 'VmRSS') * 1024, cpuTicks: cpuTicksOf(stat) };
+    return {
+      at: performance.now(),
+      rssBytes: statusKiB(status, 'VmRSS') * 1024,
+      rssAnonBytes: statusKiB(status, 'RssAnon') * 1024,
+      rssFileBytes: statusKiB(status, 'RssFile') * 1024,
+      cpuTicks: cpuTicksOf(stat),
+    };
   } catch {
     return null;
   }
@@ -63,7 +72,7 @@ export function median(xs: readonly number[]): number {
 
 export interface ProcSummary {
   samples: number;
-  rssMiB: { median: number; max: number; peakHwm: number | null };
+  rssMiB: { median: number; max: number; peakHwm: number | null; anonMedian: number; fileMedian: number };
   /** CPU time over wall time in the measured window: 0.01 is 1 % of one core. */
   cpuShare: number;
   /** The busiest sampling interval's share, to see bursts the average hides. */
@@ -98,6 +107,8 @@ export function summarize(
       median: round(median(rss), 1),
       max: round(Math.max(...rss), 1),
       peakHwm: peakBytes === null ? null : round(peakBytes / MIB, 1),
+      anonMedian: round(median(samples.map((s) => s.rssAnonBytes / MIB)), 1),
+      fileMedian: round(median(samples.map((s) => s.rssFileBytes / MIB)), 1),
     },
     cpuShare: round(cpuSeconds / ((last.at - first.at) / 1000), 5),
     cpuShareMaxInterval: round(maxInterval, 4),

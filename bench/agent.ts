@@ -1,36 +1,54 @@
 /**
- * bench/agent: the edge agent's resident memory and CPU with 3 inputs polled at 1 Hz, run as a user
- * runs it (`dayi agent -c agent.yaml`, a child process), for `--duration` (default 10 minutes, the
- * issue's figure) after a warm-up. The goal: under 60 MiB and under 1 % of one core.
+ * bench/agent: the edge agent's resident memory and CPU with 3 inputs polled at 1 Hz, run exactly as
+ * the installed service runs it (agent/src/service/node-flags.ts: the same Node, flags, environment
+ * and entry, i.e. the bundle agent/dist/dayi-agent.mjs), for `--duration` (default 10 minutes, the
+ * issue's figure) after a warm-up. The goal: under 60 MB and under 1 % of one core.
  *
- * Peers on loopback (bench/agent-peers.ts): Mosquitto, an SDM630 on Modbus TCP, an SDM120 on Modbus
- * RTU through a socat pty pair, an OPC UA server. Three instruments, one input each, state
- * classification on, telemetry every `--publish-every`. An idle Node process (`setInterval`) is
- * sampled the same way in the same run as the baseline: what Node alone costs on this machine.
+ * Peers on loopback (bench/agent-peers.ts), only those the inputs need: Mosquitto, an SDM630 on
+ * Modbus TCP, an SDM120 on Modbus RTU through a socat pty pair, a DTSU666 at unit 2 behind a Modbus
+ * TCP gateway (issue 3's reference agent, the default), and an OPC UA server (`--inputs …,opcua`).
+ * One instrument per input, state classification on, telemetry every `--publish-every`. An idle Node
+ * process (`setInterval`, same flags and environment) is sampled the same way in the same run as
+ * the baseline: what Node alone costs on this machine.
  * A subscriber counts the telemetry per instrument, and the Modbus devices count the requests they
  * served, to show the agent was really working.
  *
  * Prints one JSON object on stdout; progress goes to stderr.
  *   npm run bench -- agent [--duration 10m] [--every 1s] [--publish-every 10s] [--warmup 30s]
  *                          [--sample-every 5s] [--node-arg=--cpu-prof --node-arg=--cpu-prof-dir=DIR]
- *   Without --node-arg the agent gets the installed service's flags (agent/src/service/node-flags.ts).
- *                          [--inputs sdm630,sdm120,opcua] [--entry bin/dayi.js]
+ *                          [--inputs sdm630,sdm120,dtsu666,opcua] [--entry agent/dist/dayi-agent.mjs]
+ *   Without --node-arg the agent gets the installed service's flags; without --entry, its entry
+ *   (the bundle, which must be current: `npm run build:agent`; --entry bin/dayi.js runs the sources).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, posix, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { decodePayload, parseDuration, TOPIC_KINDS, type TopicKind } from '@dayi/protocols';
 import mqtt from 'mqtt';
-import { AGENT_NODE_FLAGS } from '../agent/src/service/node-flags.ts';
-import { AGENT_USER, type Peers, startPeers } from './agent-peers.ts';
+import { staleBundleReason } from '../agent/src/bundle-check.ts';
+import {
+  AGENT_NODE_FLAGS,
+  AGENT_SERVICE_ENV,
+  SOURCE_NODE_FLAGS,
+  serviceEntry,
+} from '../agent/src/service/node-flags.ts';
+import { AGENT_USER, DTSU666_UNIT, type Peers, startPeers } from './agent-peers.ts';
 import { clockTicks, type ProcSample, peakRss, sampleProc, summarize } from './agent-procfs.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const NODE = process.execPath;
 const GOAL = { rssMiB: 60, cpuShare: 0.01 };
-const IDS = { sdm630: 'BENCH-SDM630-0001', sdm120: 'BENCH-SDM120-0002', opcua: 'BENCH-OPCUA-0003' };
+const IDS = {
+  sdm630: 'BENCH-SDM630-0001',
+  sdm120: 'BENCH-SDM120-0002',
+  dtsu666: 'BENCH-DTSU666-0003',
+  opcua: 'BENCH-OPCUA-0004',
+};
+/** Issue 3's reference agent: an SDM630 over Modbus TCP, an SDM120 over RTU, a DTSU666 behind a TCP gateway. */
+export const REFERENCE_INPUTS: readonly InputName[] = ['sdm630', 'sdm120', 'dtsu666'];
 
 export interface AgentBenchOptions {
   duration: number;
@@ -40,10 +58,10 @@ export interface AgentBenchOptions {
   sampleEvery: number;
   /** Extra arguments for the agent's node (e.g. --cpu-prof), before the script. */
   nodeArgs: string[];
-  /** Which of the three inputs the agent runs (all by default), to see what each costs. */
+  /** Which inputs the agent runs (issue 3's reference three by default), to see what each costs. */
   inputs: InputName[];
-  /** The `dayi` script the agent runs from (default bin/dayi.js), e.g. a bundled build to compare. */
-  entry: string;
+  /** The script and its arguments before `-c` (default: the service's, see serviceEntry). */
+  entry: string[];
 }
 
 const isTopicKind = (k: string | undefined): k is TopicKind =>
@@ -55,16 +73,21 @@ const ms = (x: number) => `${x}ms`;
 const human = (x: number) =>
   x % 60_000 === 0 ? `${x / 60_000}m` : x % 1000 === 0 ? `${x / 1000}s` : `${x}ms`;
 
-type InputName = keyof typeof IDS;
+export type InputName = keyof typeof IDS;
 const INPUT_NAMES = Object.keys(IDS) as InputName[];
 
-function agentYaml(peers: Peers, dir: string, o: AgentBenchOptions): string {
+export function agentYaml(
+  peers: Peers,
+  dir: string,
+  o: Pick<AgentBenchOptions, 'every' | 'publishEvery' | 'inputs'>,
+): string {
   const state = '{ signal: power_w, thresholds: { standby: 5, idle: 80, running: 400 } }';
   const inputs: Record<InputName, string> = {
-    sdm630: `      - { type: modbus, transport: tcp, host: 127.0.0.1, port: ${peers.sdm630.port}, profile: eastron-sdm630, every: ${ms(o.every)} }`,
-    sdm120: `      - { type: modbus, transport: rtu, path: "${peers.pty.port}", profile: eastron-sdm120, every: ${ms(o.every)} }`,
+    sdm630: `      - { type: modbus, transport: tcp, host: 127.0.0.1, port: ${peers.sdm630?.port}, profile: eastron-sdm630, every: ${ms(o.every)} }`,
+    sdm120: `      - { type: modbus, transport: rtu, path: "${peers.pty?.port}", profile: eastron-sdm120, every: ${ms(o.every)} }`,
+    dtsu666: `      - { type: modbus, transport: tcp, host: 127.0.0.1, port: ${peers.dtsu666?.port}, unitId: ${DTSU666_UNIT}, profile: chint-dtsu666, every: ${ms(o.every)} }`,
     opcua: `      - type: opcua
-        endpoint: "${peers.opcua.endpoint}"
+        endpoint: "${peers.opcua?.endpoint}"
         profile: opcua-machinery
         nodes: [{ browsePath: ActivePower, metric: power_w }]
         certificateDir: "${join(dir, 'opcua-client-pki')}"
@@ -208,7 +231,7 @@ export async function runAgentBench(o: AgentBenchOptions) {
   let baseline: ChildProcess | null = null;
   let counter: Awaited<ReturnType<typeof startCounter>> | null = null;
   try {
-    peers = await startPeers(dir, o.every, progress);
+    peers = await startPeers(dir, o.every, o.inputs, progress);
     counter = await startCounter(
       peers,
       o.inputs.map((n) => IDS[n]),
@@ -216,9 +239,19 @@ export async function runAgentBench(o: AgentBenchOptions) {
     const config = join(dir, 'agent.yaml');
     writeFileSync(config, agentYaml(peers, dir, o));
     const logFile = join(dir, 'agent.log');
-    const env = { ...process.env, DAYI_AGENT_PW: AGENT_USER.password };
-    agent = spawnLogged([...o.nodeArgs, o.entry, 'agent', '-c', config], logFile, env);
-    baseline = spawnLogged(['-e', 'setInterval(() => {}, 1000)'], join(dir, 'baseline.log'), env);
+    // As systemd starts the service: its Environment= lines, the secret from EnvironmentFile=, a PATH;
+    // nothing else of this shell (NODE_OPTIONS, NODE_EXTRA_CA_CERTS, … would change the figures).
+    const env = {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      ...AGENT_SERVICE_ENV,
+      DAYI_AGENT_PW: AGENT_USER.password,
+    };
+    agent = spawnLogged([...o.nodeArgs, ...o.entry, '-c', config], logFile, env);
+    baseline = spawnLogged(
+      [...o.nodeArgs, '-e', 'setInterval(() => {}, 1000)'],
+      join(dir, 'baseline.log'),
+      env,
+    );
     progress(`agent pid ${agent.pid}, baseline pid ${baseline.pid}; waiting for every input to be connected`);
 
     const counts = counter.counts;
@@ -300,14 +333,16 @@ export async function runAgentBench(o: AgentBenchOptions) {
       command: [
         `npm run bench -- agent --duration ${human(o.duration)} --every ${human(o.every)}`,
         `--publish-every ${human(o.publishEvery)} --warmup ${human(o.warmup)} --inputs ${o.inputs.join(',')}`,
-        ...o.nodeArgs.map((a) => `--node-arg=${a}`),
-        ...(o.entry === join(ROOT, 'bin/dayi.js') ? [] : [`--entry ${o.entry}`]),
+        ...(o.nodeArgs.join(' ') === AGENT_NODE_FLAGS.join(' ')
+          ? []
+          : o.nodeArgs.map((a) => `--node-arg=${a}`)),
+        ...(o.entry.join(' ') === serviceEntry(ROOT, posix).entry.join(' ') ? [] : [`--entry ${o.entry[0]}`]),
       ].join(' '),
       options: o,
       setup:
-        '`dayi agent -c agent.yaml` as a child process; 3 instruments, one input each at `every`: eastron-sdm630 over Modbus TCP (pymodbus), eastron-sdm120 over Modbus RTU (pymodbus on a socat pty pair), opcua-machinery + ActivePower over OPC UA (node-opcua fixture server, value changed every `every`); state classification on power_w; outbox fsync on; log level info; Mosquitto as the broker',
+        'the agent as the installed service runs it (same Node, flags, environment and entry: agent/src/service/node-flags.ts); one instrument per input, each at `every`: eastron-sdm630 over Modbus TCP (pymodbus), eastron-sdm120 over Modbus RTU (pymodbus on a socat pty pair), chint-dtsu666 at unit 2 behind a Modbus TCP gateway (pymodbus), opcua-machinery + ActivePower over OPC UA (node-opcua fixture server, value changed every `every`); state classification on power_w; outbox fsync on; log level info; Mosquitto as the broker',
       measuredSeconds: Math.round(windowSeconds),
-      note: 'RSS from /proc/PID/status (VmRSS sampled every sampleEvery in the measured window; peakHwm = VmHWM over the whole life, start-up included); cpuShare = (utime+stime) / wall time in the measured window, 0.01 = 1 % of one core; the warm-up before the window is excluded',
+      note: 'RSS from /proc/PID/status (VmRSS, and its RssAnon and RssFile parts, sampled every sampleEvery in the measured window; peakHwm = VmHWM over the whole life, start-up included); cpuShare = (utime+stime) / wall time in the measured window, 0.01 = 1 % of one core; the warm-up before the window is excluded',
       agent: agentSummary,
       baseline: { what: 'idle node -e "setInterval(() => {}, 1000)", same node binary', ...baseSummary },
       ratio: {
@@ -322,6 +357,7 @@ export async function runAgentBench(o: AgentBenchOptions) {
         modbusRequestsServed: {
           sdm630: readsAfter.sdm630 - readsBefore.sdm630,
           sdm120: readsAfter.sdm120 - readsBefore.sdm120,
+          dtsu666: readsAfter.dtsu666 - readsBefore.dtsu666,
         },
         opcuaValueChanges: writesAfter - writesBefore,
         agentExit: exit,
@@ -342,6 +378,24 @@ export async function runAgentBench(o: AgentBenchOptions) {
   }
 }
 
+/**
+ * The agent's script: the service's (the bundle, refused if stale: it would run the sources and
+ * measure them), or `--entry FILE` (`bin/dayi.js` gets its `agent` command).
+ */
+function benchEntry(entry: string | undefined): { flags: readonly string[]; entry: string[] } {
+  if (entry)
+    return basename(entry) === 'dayi.js'
+      ? { flags: SOURCE_NODE_FLAGS, entry: [resolve(entry), 'agent'] }
+      : { flags: AGENT_NODE_FLAGS, entry: [resolve(entry)] };
+  const s = serviceEntry(ROOT, posix);
+  const problem = s.bundled ? staleBundleReason(pathToFileURL(s.bundle).href) : `no ${s.bundle}`;
+  if (problem) {
+    process.stderr.write(`bench agent: ${problem}; run \`npm run build:agent\` first\n`);
+    process.exit(2);
+  }
+  return s;
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
   const { values } = parseArgs({
     options: {
@@ -351,8 +405,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       warmup: { type: 'string', default: '30s' },
       'sample-every': { type: 'string', default: '5s' },
       'node-arg': { type: 'string', multiple: true, default: [] },
-      inputs: { type: 'string', default: INPUT_NAMES.join(',') },
-      entry: { type: 'string', default: join(ROOT, 'bin/dayi.js') },
+      inputs: { type: 'string', default: REFERENCE_INPUTS.join(',') },
+      entry: { type: 'string' },
     },
   });
   const inputs = values.inputs.split(',').filter((n) => n !== '');
@@ -361,16 +415,17 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     process.stderr.write(`--inputs: use a comma-separated list of ${INPUT_NAMES.join(', ')}\n`);
     process.exit(2);
   }
+  const entry = benchEntry(values.entry);
   const result = await runAgentBench({
     duration: parseDuration(values.duration),
     every: parseDuration(values.every),
     publishEvery: parseDuration(values['publish-every']),
     warmup: parseDuration(values.warmup),
     sampleEvery: parseDuration(values['sample-every']),
-    // By default the agent runs with the Node flags of the installed service, as users run it.
-    nodeArgs: values['node-arg'].length > 0 ? values['node-arg'] : [...AGENT_NODE_FLAGS],
+    // By default the agent runs with the Node flags of the installed service for its entry.
+    nodeArgs: values['node-arg'].length > 0 ? values['node-arg'] : [...entry.flags],
     inputs: inputs as InputName[],
-    entry: resolve(values.entry),
+    entry: entry.entry,
   });
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
 }

@@ -38,14 +38,7 @@ export async function agentCommand(argv: string[], io: Io = stdio): Promise<numb
   const first = argv.find((a) => !a.startsWith('-'));
   if ((first === 'install' || first === 'uninstall') && argv[0] === first) {
     // The service module parses its own options (--user, --env-file, --dry-run, …).
-    const mod = await optionalModule<{
-      serviceCommand(
-        sub: 'install' | 'uninstall',
-        argv: string[],
-        io: { out?: (s: string) => void; err?: (s: string) => void },
-      ): Promise<number>;
-    }>('./service/index.ts', io);
-    if (!mod) return 1;
+    const mod = await import('./service/index.ts');
     return mod.serviceCommand(first, argv.slice(1), { out: io.out, err: io.err });
   }
   let parsed: ReturnType<typeof parse>;
@@ -95,15 +88,7 @@ export async function agentCommand(argv: string[], io: Io = stdio): Promise<numb
       io.err(`dayi agent calibrate: --duration: ${(err as Error).message}\n`);
       return 2;
     }
-    const mod = await optionalModule<{
-      runCalibrate(opts: {
-        config: AgentConfig;
-        configFile: string;
-        instrumentId: string;
-        durationMs: number;
-      }): Promise<number | undefined>;
-    }>('./calibrate/index.ts', io);
-    if (!mod) return 1;
+    const mod = await import('./calibrate/index.ts');
     const code = await mod.runCalibrate({
       config,
       configFile: values.config,
@@ -149,18 +134,4 @@ function parse(argv: string[]) {
       help: { type: 'boolean', short: 'h' },
     },
   });
-}
-
-/** Loads a module another part of the agent provides; a clear error if it is not there. */
-async function optionalModule<T>(path: string, io: Io): Promise<T | null> {
-  try {
-    return (await import(path)) as T;
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    if (e.code === 'ERR_MODULE_NOT_FOUND' && String(e.message).includes(path.slice(2))) {
-      io.err(`dayi agent: this build has no ${path.replace(/^\.\/|\/index\.ts$/g, '')} module yet\n`);
-      return null;
-    }
-    throw err;
-  }
 }

@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { InputLink, State } from '@dayi/protocols';
-import pino, { type Logger } from 'pino';
 import { type StateChange, StateClassifier } from './classifier.ts';
 import type { AgentConfig, InstrumentConfig } from './config.ts';
 import { createInput, type Input, type InputConfig, type Reading } from './inputs/index.ts';
+import { createLogger, type Logger } from './log.ts';
 import { Outbox } from './outbox.ts';
 import { InstrumentSession } from './publisher/index.ts';
 
@@ -39,7 +39,7 @@ export const AGENT_VERSION: string = (() => {
  * A failing input is logged with context and shown in `status`; the others go on.
  */
 export async function startAgent(config: AgentConfig, opts: StartOptions = {}): Promise<RunningAgent> {
-  const log = opts.log ?? pino({ level: config.log.level, name: 'dayi-agent' });
+  const log = opts.log ?? createLogger({ level: config.log.level, name: 'dayi-agent' });
   const now = opts.now ?? Date.now;
   const version = opts.version ?? AGENT_VERSION;
   const share = Math.floor(config.outbox.maxBytes / config.instruments.length);

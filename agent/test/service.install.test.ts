@@ -75,9 +75,15 @@ describe('dayi agent install / uninstall (systemd, into a temporary unit folder)
     expect(code, c.err).toBe(0);
     const unitFile = join(unitDir, 'dayi-agent-lab3-pc7.service');
     const unit = readFileSync(unitFile, 'utf8');
+    // The bundle `npm ci` builds (agent/build.js), or the sources if there is none, with a warning.
+    const bundle = join(REPO_DIR, 'agent/dist/dayi-agent.mjs');
+    const entry = existsSync(bundle)
+      ? `--lite-mode ${bundle}`
+      : `--max-semi-space-size=1 ${join(REPO_DIR, 'bin/dayi.js')} agent`;
     expect(unit).toContain(
-      `ExecStart=${join(REPO_DIR, 'node_modules/node/bin/node')} --max-semi-space-size=1 ${join(REPO_DIR, 'bin/dayi.js')} agent -c ${configFile}\n`,
+      `ExecStart=${join(REPO_DIR, 'node_modules/node/bin/node')} ${entry} -c ${configFile}\n`,
     );
+    if (!existsSync(bundle)) expect(c.err).toContain('no agent bundle');
     expect(unit).toContain(`WorkingDirectory=${join(dir, 'etc')}\n`);
     expect(unit).toContain(`EnvironmentFile=-${join(dir, 'etc', 'agent.env')}\n`);
     expect(unit).toContain(`ReadWritePaths=${join(dir, 'etc', 'outbox')}\n`);

@@ -1,16 +1,18 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { type ServiceSpec, systemdUnit } from '../src/service/index.ts';
+import { serviceEntry } from '../src/service/node-flags.ts';
 import { execArg, linuxInstallPlan, linuxUninstallPlan } from '../src/service/systemd.ts';
 
 const spec: ServiceSpec = {
   name: 'dayi-agent-lab3-pc7',
   agentId: 'lab3-pc7',
   nodePath: '/opt/dayi/node_modules/node/bin/node',
-  dayiScript: '/opt/dayi/bin/dayi.js',
+  nodeFlags: ['--lite-mode'],
+  entry: ['/opt/dayi/agent/dist/dayi-agent.mjs'],
   configFile: '/etc/dayi/agent.yaml',
   workingDirectory: '/etc/dayi',
   writablePaths: ['/var/lib/dayi/outbox'],
@@ -31,10 +33,11 @@ StartLimitIntervalSec=0
 
 [Service]
 Type=simple
-ExecStart=/opt/dayi/node_modules/node/bin/node --max-semi-space-size=1 /opt/dayi/bin/dayi.js agent -c /etc/dayi/agent.yaml
+ExecStart=/opt/dayi/node_modules/node/bin/node --lite-mode /opt/dayi/agent/dist/dayi-agent.mjs -c /etc/dayi/agent.yaml
 WorkingDirectory=/etc/dayi
 EnvironmentFile=-/etc/dayi/agent.env
 Environment=NODE_ENV=production
+Environment=MALLOC_TRIM_THRESHOLD_=0
 User=dayi
 SupplementaryGroups=dialout
 Restart=always
@@ -61,6 +64,21 @@ WantedBy=multi-user.target
 describe('systemd unit', () => {
   it('matches the golden unit', () => {
     expect(systemdUnit(spec)).toBe(GOLDEN);
+  });
+
+  it('runs the agent bundle when it is built, else the sources through bin/dayi.js', () => {
+    const built = serviceEntry('/opt/dayi', posix, (f) => f === '/opt/dayi/agent/dist/dayi-agent.mjs');
+    expect(built).toMatchObject({
+      flags: ['--lite-mode'],
+      entry: ['/opt/dayi/agent/dist/dayi-agent.mjs'],
+      bundled: true,
+    });
+    const sources = serviceEntry('/opt/dayi', posix, () => false);
+    expect(sources).toMatchObject({ entry: ['/opt/dayi/bin/dayi.js', 'agent'], bundled: false });
+    // The sources need WebAssembly (type stripping), which lite mode leaves out.
+    expect(systemdUnit({ ...spec, nodeFlags: sources.flags, entry: sources.entry })).toContain(
+      'ExecStart=/opt/dayi/node_modules/node/bin/node --max-semi-space-size=1 /opt/dayi/bin/dayi.js agent -c /etc/dayi/agent.yaml\n',
+    );
   });
 
   it('never holds secrets: they come from the environment file', () => {

@@ -1,5 +1,5 @@
 import type { State } from '@dayi/protocols';
-import type { Logger } from 'pino';
+import type { Logger } from '../log.ts';
 
 /** One sample from an input: metrics named per SPEC (power_w, current_a, …) at event time `ts`. */
 export interface Reading {

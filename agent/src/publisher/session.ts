@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { type InputLink, type Status, topicFor } from '@dayi/protocols';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import type { Logger } from 'pino';
+import type { IClientOptions, MqttClient } from 'mqtt';
 import type { MqttConfig } from '../config.ts';
+import type { Logger } from '../log.ts';
 import type { Outbox } from '../outbox.ts';
+import { connectMqtt } from './stream.ts';
 
 /** PUBLISHes awaiting their PUBACK at once, per session: enough to drain a backlog fast, bounded. */
 export const INFLIGHT_WINDOW = 32;
@@ -62,6 +63,9 @@ export class InstrumentSession {
       keepalive: Math.max(1, Math.round(m.keepalive / 1000)),
       reconnectPeriod: this.backoff,
       connectTimeout: 30_000,
+      // mqtt-packet otherwise pre-builds a 2-byte Buffer for each of the 65,536 packet ids at the first
+      // publish: 6.5 MiB of heap, a third of the agent's, to save an allocation per message.
+      writeCache: false,
       will: {
         topic: topicFor(instrumentId, 'status'),
         payload: Buffer.from(JSON.stringify(this.status(false))),
@@ -75,7 +79,7 @@ export class InstrumentSession {
       ...(m.cert ? { cert: readFileSync(m.cert) } : {}),
       ...(m.key ? { key: readFileSync(m.key) } : {}),
     };
-    const client = mqtt.connect(m.url, options);
+    const client = connectMqtt(m.url, options);
     this.client = client;
     client.on('connect', () => {
       this.backoff = m.reconnect.min;

@@ -9,11 +9,13 @@
  */
 import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '@dayi/protocols';
 import { parse as parseYaml } from 'yaml';
+import { staleBundleReason } from '../bundle-check.ts';
 import { AGENT_ID_PATTERN, type AgentConfig, loadAgentConfig } from '../config.ts';
+import { serviceEntry } from './node-flags.ts';
 import { type Action, ActionError, describeAction, execute } from './plan.ts';
 import {
   DEFAULT_UNIT_DIR,
@@ -212,7 +214,18 @@ export async function installService(opts: ServiceOptions): Promise<number> {
   }
   const name = opts.name ?? `dayi-agent-${config.agent.id}`;
   const nodePath = opts.nodePath ?? defaultNodePath(d.repoDir, d.platform);
-  const dayiScript = d.p.join(d.repoDir, 'bin', 'dayi.js');
+  const { flags: nodeFlags, entry, bundle, bundled } = serviceEntry(d.repoDir, d.p);
+  if (!bundled) {
+    d.err(
+      `warning: no agent bundle at ${bundle}: the service will run the sources, with more memory; build it with \`npm run build:agent\` (needs the dev dependencies), then install again\n`,
+    );
+  } else if (d.platform === process.platform) {
+    const stale = staleBundleReason(pathToFileURL(bundle).href);
+    if (stale)
+      d.err(
+        `warning: ${stale}: until \`npm run build:agent\` rebuilds it, the service will run the sources, with more memory\n`,
+      );
+  }
 
   let actions: Action[];
   let files: { path: string; content: string }[];
@@ -223,7 +236,8 @@ export async function installService(opts: ServiceOptions): Promise<number> {
       name,
       agentId: config.agent.id,
       nodePath,
-      dayiScript,
+      nodeFlags,
+      entry,
       configFile: r.configFile,
       workingDirectory: r.configDir,
       writablePaths: writablePathsOf(config, r.configDir, d.p),
@@ -254,7 +268,8 @@ export async function installService(opts: ServiceOptions): Promise<number> {
       name,
       agentId: config.agent.id,
       nodePath,
-      dayiScript,
+      nodeFlags,
+      entry,
       configFile: r.configFile,
       workingDirectory: r.configDir,
       serviceDir,

@@ -2,8 +2,10 @@
  * The systemd unit that runs the agent on Linux, and the steps to install and remove it. Pure.
  *
  * Choices, and why:
- * - ExecStart runs this repository's own Node 24 on `bin/dayi.js`, with absolute paths: systemd has
- *   no PATH worth relying on, and the system Node may be older.
+ * - ExecStart runs this repository's own Node 24, with absolute paths (systemd has no PATH worth
+ *   relying on, and the system Node may be older), on the agent bundle `npm ci` builds
+ *   (agent/dist/dayi-agent.mjs; `bin/dayi.js agent` if there is none), with the flags and
+ *   environment of ./node-flags.ts: what keeps the agent under its memory goal.
  * - Secrets stay out of the unit (units are world-readable): `${VAR}` in agent.yaml is filled from
  *   `EnvironmentFile=`, a file only root (and the service) can read.
  * - Restart=always with a short RestartSec: the outbox keeps every message, so a restart loses
@@ -13,7 +15,7 @@
  *   SupplementaryGroups=dialout for the ports, the file system read-only except the outbox.
  */
 
-import { AGENT_NODE_FLAGS } from './node-flags.ts';
+import { AGENT_SERVICE_ENV } from './node-flags.ts';
 import type { Action } from './plan.ts';
 
 export const DEFAULT_UNIT_DIR = '/etc/systemd/system';
@@ -26,7 +28,9 @@ export interface ServiceSpec {
   agentId: string;
   /** Absolute paths. */
   nodePath: string;
-  dayiScript: string;
+  /** Node's flags and the script it runs with its arguments before `-c config` (see serviceEntry). */
+  nodeFlags: readonly string[];
+  entry: string[];
   configFile: string;
   workingDirectory: string;
   /** Folders the agent writes (the outbox). */
@@ -84,10 +88,10 @@ export function systemdUnit(s: ServiceSpec): string {
     '',
     '[Service]',
     'Type=simple',
-    `ExecStart=${[s.nodePath, ...AGENT_NODE_FLAGS, s.dayiScript, 'agent', '-c', s.configFile].map(execArg).join(' ')}`,
+    `ExecStart=${[s.nodePath, ...s.nodeFlags, ...s.entry, '-c', s.configFile].map(execArg).join(' ')}`,
     `WorkingDirectory=${escapeValue(s.workingDirectory)}`,
     ...(s.envFile ? [`EnvironmentFile=${s.envFileRequired ? '' : '-'}${escapeValue(s.envFile)}`] : []),
-    'Environment=NODE_ENV=production',
+    ...Object.entries(AGENT_SERVICE_ENV).map(([k, v]) => `Environment=${k}=${escapeValue(v)}`),
     ...(s.user ? [`User=${s.user}`] : []),
     ...(s.serialGroup === null ? [] : [`SupplementaryGroups=${s.serialGroup ?? 'dialout'}`]),
     'Restart=always',

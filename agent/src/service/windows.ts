@@ -10,7 +10,7 @@
  * run time. A generated XML is plain to review, and the same file can be used by hand.
  */
 import { win32 } from 'node:path';
-import { AGENT_NODE_FLAGS } from './node-flags.ts';
+import { AGENT_SERVICE_ENV } from './node-flags.ts';
 import type { Action } from './plan.ts';
 
 /** The WinSW release the docs point to (v2 reads `<name>.xml` beside `<name>.exe`). */
@@ -23,7 +23,9 @@ export interface WindowsServiceSpec {
   name: string;
   agentId: string;
   nodePath: string;
-  dayiScript: string;
+  /** Node's flags and the script it runs with its arguments before `-c config` (see serviceEntry). */
+  nodeFlags: readonly string[];
+  entry: string[];
   configFile: string;
   workingDirectory: string;
   /** Folder holding `<name>.exe`, `<name>.xml` and `logs\`. */
@@ -59,7 +61,7 @@ export function winswPaths(s: Pick<WindowsServiceSpec, 'name' | 'serviceDir'>): 
 
 /** WinSW v2 configuration. Secrets are not in it: see docs/agent-service.md (machine environment). */
 export function winswXml(s: WindowsServiceSpec): string {
-  const args = [...AGENT_NODE_FLAGS, s.dayiScript, 'agent', '-c', s.configFile].map(winArg).join(' ');
+  const args = [...s.nodeFlags, ...s.entry, '-c', s.configFile].map(winArg).join(' ');
   const x = escapeXml;
   return [
     '<!-- dayi edge agent, written by `dayi agent install`. WinSW reads this file as <id>.xml beside <id>.exe. -->',
@@ -72,7 +74,7 @@ export function winswXml(s: WindowsServiceSpec): string {
     `  <workingdirectory>${x(s.workingDirectory)}</workingdirectory>`,
     '  <startmode>Automatic</startmode>',
     '  <delayedAutoStart>true</delayedAutoStart>',
-    '  <env name="NODE_ENV" value="production"/>',
+    ...Object.entries(AGENT_SERVICE_ENV).map(([k, v]) => `  <env name="${x(k)}" value="${x(v)}"/>`),
     // The agent exits only on a fatal error; restart it, as systemd's Restart=always does.
     '  <onfailure action="restart" delay="5 sec"/>',
     '  <resetfailure>1 hour</resetfailure>',

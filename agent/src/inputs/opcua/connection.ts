@@ -41,7 +41,7 @@ import {
   type UserIdentityInfo,
   UserTokenType,
 } from 'node-opcua';
-import type { Logger } from 'pino';
+import type { Logger } from '../../log.ts';
 import {
   describeAddress,
   type MetricItem,
