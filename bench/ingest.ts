@@ -99,6 +99,8 @@ interface RoundResult {
   brokerCpuShare: number | null;
   /** The same for this load generator (publishers, and the subscriber when there is one). */
   generatorCpuShare: number;
+  /** CONNECT to CONNACK for all clients at once, as after a broker restart (not in the rate). */
+  connectsPerSecond: number;
 }
 
 async function load(
@@ -110,9 +112,11 @@ async function load(
 ): Promise<RoundResult> {
   const perClient = Math.ceil(o.messages / o.clients);
   const total = perClient * o.clients;
+  const connecting = process.hrtime.bigint();
   const clients = await Promise.all(
     Array.from({ length: o.clients }, (_, i) => connect(port, `bench-pub-${round}-${i}`)),
   );
+  const connectSeconds = Number(process.hrtime.bigint() - connecting) / 1e9;
   let received = 0;
   let resolveReceived: () => void = () => {};
   const allReceived = new Promise<void>((r) => {
@@ -162,6 +166,7 @@ async function load(
     brokerCpuMsPerMessage: brokerCpuSeconds === null ? null : (brokerCpuSeconds * 1000) / total,
     brokerCpuShare: brokerCpuSeconds === null ? null : brokerCpuSeconds / seconds,
     generatorCpuShare: (generator.user + generator.system) / 1e6 / seconds,
+    connectsPerSecond: o.clients / connectSeconds,
   };
 }
 
@@ -245,6 +250,7 @@ export async function runIngestBench(o: IngestOptions) {
       brokerCpuMsPer1000: number | null;
       brokerCpuShare: number | null;
       generatorCpuShare: number;
+      connectsPerSecond: number;
     }
   > = {};
   try {
@@ -271,6 +277,7 @@ export async function runIngestBench(o: IngestOptions) {
           brokerCpuMsPer1000: cpu.length ? Number((median(cpu) * 1000).toFixed(1)) : null,
           brokerCpuShare: share.length ? Number(median(share).toFixed(2)) : null,
           generatorCpuShare: Number(median(rounds.map((r) => r.generatorCpuShare)).toFixed(2)),
+          connectsPerSecond: Math.round(median(rounds.map((r) => r.connectsPerSecond))),
         };
       } finally {
         child.kill('SIGTERM');
