@@ -5,7 +5,7 @@
  * the modification time, so a checkout that rewrites files unchanged does not count as a change.
  */
 import { readFileSync } from 'node:fs';
-import { crc32 } from 'node:zlib';
+import { crc32 } from './crc32.ts';
 
 export const MANIFEST_FILE = 'dayi-agent.json';
 

@@ -1,4 +1,4 @@
-import { crc32 } from 'node:zlib';
+import { crc32 } from './crc32.ts';
 
 /**
  * One outbox record per line: `<crc32 of json, 8 hex> <json>\n`. JSON never contains a raw newline,
