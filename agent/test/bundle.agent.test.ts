@@ -27,6 +27,7 @@ const dir = mkdtempSync(join(tmpdir(), 'dayi-bundle-'));
 let broker: Mosquitto;
 let meter: SimulatedDevice;
 const agents: ChildProcess[] = [];
+const subscribers: { stop: () => Promise<void> }[] = [];
 
 beforeAll(async () => {
   const build = spawnSync(process.execPath, [join(AGENT_DIR, 'build.js'), '--out-dir', outDir], {
@@ -55,6 +56,8 @@ instruments:
 
 afterAll(async () => {
   for (const a of agents) if (a.exitCode === null) a.kill('SIGKILL');
+  // A failed run leaves its subscriber running; stopping one twice is harmless.
+  await Promise.all(subscribers.map((s) => s.stop().catch(() => {})));
   await meter?.stop();
   await broker?.close();
   rmSync(outDir, { recursive: true, force: true });
@@ -64,6 +67,7 @@ afterAll(async () => {
 /** Starts the bundle as the service does; resolves once its telemetry and status are seen. */
 async function runBundle(): Promise<{ logs: () => string; stop: () => Promise<number | null> }> {
   const sub = startSubscriber({ port: broker.port, topics: [`dayi/v1/${ID}/#`], ...USER });
+  subscribers.push(sub);
   const agent = spawn(
     process.execPath,
     [...AGENT_NODE_FLAGS, join(outDir, 'dayi-agent.mjs'), '-c', join(dir, 'agent.yaml')],
