@@ -12,6 +12,15 @@ describe('crc32', () => {
       fc.property(fc.string({ unit: 'binary' }), (s) => crc32(s) === zlibCrc32(s)),
       { numRuns: 500 },
     );
+    // Any UTF-16 code units, lone surrogates included (UTF-8 has no encoding for them: U+FFFD).
+    const units = fc.array(fc.integer({ min: 0, max: 0xffff }), { maxLength: 64 });
+    fc.assert(
+      fc.property(units, (us) => {
+        const s = String.fromCharCode(...us);
+        return crc32(s) === zlibCrc32(s);
+      }),
+      { numRuns: 1000 },
+    );
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 4096 }), (b) => crc32(b) === zlibCrc32(b)),
       { numRuns: 500 },

@@ -38,6 +38,7 @@ WorkingDirectory=/etc/dayi
 EnvironmentFile=-/etc/dayi/agent.env
 Environment=NODE_ENV=production
 Environment=MALLOC_TRIM_THRESHOLD_=0
+Environment=MALLOC_MMAP_THRESHOLD_=32768
 User=dayi
 SupplementaryGroups=dialout
 Restart=always

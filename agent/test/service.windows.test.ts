@@ -26,6 +26,7 @@ const GOLDEN = [
   '  <delayedAutoStart>true</delayedAutoStart>',
   '  <env name="NODE_ENV" value="production"/>',
   '  <env name="MALLOC_TRIM_THRESHOLD_" value="0"/>',
+  '  <env name="MALLOC_MMAP_THRESHOLD_" value="32768"/>',
   '  <onfailure action="restart" delay="5 sec"/>',
   '  <resetfailure>1 hour</resetfailure>',
   '  <stoptimeout>30 sec</stoptimeout>',
