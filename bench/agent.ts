@@ -17,6 +17,7 @@
  *   npm run bench -- agent [--duration 10m] [--every 1s] [--publish-every 10s] [--warmup 30s]
  *                          [--sample-every 5s] [--node-arg=--cpu-prof --node-arg=--cpu-prof-dir=DIR]
  *                          [--inputs sdm630,sdm120,dtsu666,opcua] [--entry agent/dist/dayi-agent.mjs]
+ *                          [--env NAME=VALUE | --env NAME]  (set, or remove, a service variable)
  *   Without --node-arg the agent gets the installed service's flags; without --entry, its entry
  *   (the bundle, which must be current: `npm run build:agent`; --entry bin/dayi.js runs the sources).
  */
@@ -62,6 +63,8 @@ export interface AgentBenchOptions {
   inputs: InputName[];
   /** The script and its arguments before `-c` (default: the service's, see serviceEntry). */
   entry: string[];
+  /** The service's environment (AGENT_SERVICE_ENV) with these changes: a value sets, null removes. */
+  envChanges: Record<string, string | null>;
 }
 
 const isTopicKind = (k: string | undefined): k is TopicKind =>
@@ -241,11 +244,15 @@ export async function runAgentBench(o: AgentBenchOptions) {
     const logFile = join(dir, 'agent.log');
     // As systemd starts the service: its Environment= lines, the secret from EnvironmentFile=, a PATH;
     // nothing else of this shell (NODE_OPTIONS, NODE_EXTRA_CA_CERTS, … would change the figures).
-    const env = {
+    const env: Record<string, string> = {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
       ...AGENT_SERVICE_ENV,
       DAYI_AGENT_PW: AGENT_USER.password,
     };
+    for (const [k, v] of Object.entries(o.envChanges)) {
+      if (v === null) delete env[k];
+      else env[k] = v;
+    }
     agent = spawnLogged([...o.nodeArgs, ...o.entry, '-c', config], logFile, env);
     baseline = spawnLogged(
       [...o.nodeArgs, '-e', 'setInterval(() => {}, 1000)'],
@@ -337,6 +344,7 @@ export async function runAgentBench(o: AgentBenchOptions) {
           ? []
           : o.nodeArgs.map((a) => `--node-arg=${a}`)),
         ...(o.entry.join(' ') === serviceEntry(ROOT, posix).entry.join(' ') ? [] : [`--entry ${o.entry[0]}`]),
+        ...Object.entries(o.envChanges).map(([k, v]) => `--env ${k}${v === null ? '' : `=${v}`}`),
       ].join(' '),
       options: o,
       setup:
@@ -405,6 +413,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       warmup: { type: 'string', default: '30s' },
       'sample-every': { type: 'string', default: '5s' },
       'node-arg': { type: 'string', multiple: true, default: [] },
+      env: { type: 'string', multiple: true, default: [] },
       inputs: { type: 'string', default: REFERENCE_INPUTS.join(',') },
       entry: { type: 'string' },
     },
@@ -426,6 +435,12 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     nodeArgs: values['node-arg'].length > 0 ? values['node-arg'] : [...entry.flags],
     inputs: inputs as InputName[],
     entry: entry.entry,
+    // --env NAME=VALUE sets a variable for the agent; --env NAME removes one of the service's.
+    envChanges: Object.fromEntries(
+      values.env.map((e) =>
+        e.includes('=') ? [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)] : [e, null],
+      ),
+    ),
   });
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
 }
