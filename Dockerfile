@@ -4,7 +4,9 @@ WORKDIR /app
 ENV NODE_ENV=production
 COPY package.json package-lock.json ./
 COPY protocols/package.json protocols/
-COPY agent/package.json agent/
+# agent/build.js too: `npm ci` runs it (the `prepare` script); without dev dependencies it has no
+# bundler, says so and builds nothing, and the agent runs its sources.
+COPY agent/package.json agent/build.js agent/
 COPY collector/package.json collector/
 # The image's Node is 24 already: the `node` npm package (a dev dependency for older hosts) is skipped.
 RUN npm ci --omit=dev --no-audit --no-fund
