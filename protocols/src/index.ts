@@ -1,4 +1,5 @@
 export * from './classify.ts';
+export * from './config/ids.ts';
 export * from './config/load.ts';
 export * from './config/units.ts';
 export * from './ids.ts';

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { METRIC_NAME_PATTERN, STATES, type State } from './names.ts';
 import type { TopicKind } from './topics.ts';
 
 /** Largest payload accepted on any dayi topic. Larger ones are rejected, not truncated. */
@@ -6,19 +7,14 @@ export const MAX_PAYLOAD_BYTES = 64 * 1024;
 /** Most metrics one telemetry message may carry. */
 export const MAX_METRICS = 64;
 
-/** Run states an agent may send. `unknown` is never sent: the collector derives it. */
-export const STATES = ['off', 'standby', 'idle', 'running', 'fault'] as const;
+export { METRIC_NAME_PATTERN, STATES, type State };
 export const stateSchema = z.enum(STATES);
-export type State = z.infer<typeof stateSchema>;
 /** A state as the collector reports it, including derived `unknown`. */
 export type DerivedState = State | 'unknown';
 
 export function isPowered(state: DerivedState): boolean {
   return state !== 'off' && state !== 'unknown';
 }
-
-/** snake_case with a unit suffix by convention (power_w, current_a); unknown names are kept. */
-export const METRIC_NAME_PATTERN = /^[a-z][a-z0-9_]{0,63}$/;
 
 const finite = z.number().refine(Number.isFinite, 'must be a finite number');
 /** Event time: ms since the epoch, UTC. Bounded to years 2000..2200 to catch seconds-vs-ms mistakes. */

@@ -3,7 +3,7 @@
  * are SPEC metric names: `I=(?<current_a>[0-9.]+)` turns `I=2.31` into `{ current_a: 2.31 }`.
  * Pure and total: a bad line is an outcome with a reason, never an exception.
  */
-import { METRIC_NAME_PATTERN } from '../mqtt/payloads.ts';
+import { METRIC_NAME_PATTERN } from '../mqtt/names.ts';
 
 export interface LineFormatSpec {
   /** A JavaScript regular expression; each named group is a metric. */
