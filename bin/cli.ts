@@ -93,8 +93,11 @@ async function configCheck(argv: string[]): Promise<number> {
  * (resolved against the config file, as the agent does) and its registers must fit in requests.
  */
 async function agentInputIssues(config: AgentConfig, file: string): Promise<ConfigIssue[]> {
-  const { checkModbusInput, listModbusProfiles } = await import('@dayi/agent/inputs/modbus/index.ts');
+  const { checkModbusInput } = await import('@dayi/agent/inputs/modbus/index.ts');
+  const { listModbusProfiles } = await import('@dayi/agent/inputs/modbus/profiles.ts');
+  const { diskProfiles } = await import('@dayi/agent/inputs/profiles-load.ts');
   const profilesDir = resolve(dirname(resolve(file)), config.profilesDir);
+  const profiles = diskProfiles(profilesDir);
   const issues: ConfigIssue[] = [];
   config.instruments.forEach((inst, i) => {
     inst.inputs.forEach((input, j) => {
@@ -107,7 +110,7 @@ async function agentInputIssues(config: AgentConfig, file: string): Promise<Conf
         });
         return;
       }
-      for (const issue of checkModbusInput(input, profilesDir)) {
+      for (const issue of checkModbusInput(input, profiles)) {
         issues.push({ path: `instruments.${i}.inputs.${j}.${issue.path}`, message: issue.message });
       }
     });

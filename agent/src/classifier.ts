@@ -1,4 +1,5 @@
-import { classifySignal, type SignalThresholds, type State } from '@dayi/protocols';
+import { classifySignal, type SignalThresholds } from '@dayi/protocols/classify.ts';
+import type { State } from '@dayi/protocols/mqtt/names.ts';
 
 /** How an instrument's state is decided: SPEC thresholds on one signal, made stable. */
 export interface ClassifierOptions {

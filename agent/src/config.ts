@@ -10,7 +10,7 @@ import {
   parseConfig,
 } from '@dayi/protocols';
 import { z } from 'zod';
-import { inputConfigSchema } from './inputs/index.ts';
+import { inputConfigSchema } from './inputs/schemas.ts';
 
 /** The repository's `firmware-configs/`: meter and OPC UA profiles shipped with dayi. */
 export const DEFAULT_PROFILES_DIR = fileURLToPath(new URL('../../firmware-configs/', import.meta.url));

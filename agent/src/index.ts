@@ -16,13 +16,10 @@ export {
   parseAgentConfig,
   type StateConfig,
 } from './config.ts';
-export {
-  createInput,
-  INPUT_MODULES,
-  INPUT_TYPES,
-  type InputConfig,
-  inputConfigSchema,
-} from './inputs/index.ts';
+export { createInput } from './inputs/index.ts';
+export { type Profiles, type ProfileTable, tableProfiles } from './inputs/profiles.ts';
+export { diskProfiles, profileTable } from './inputs/profiles-load.ts';
+export { INPUT_SCHEMAS, INPUT_TYPES, type InputConfig, inputConfigSchema } from './inputs/schemas.ts';
 export { Outbox, type OutboxMessage } from './outbox.ts';
 export { clientIdFor, InstrumentSession } from './publisher/index.ts';
 export {

@@ -1,9 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { InputLink, State } from '@dayi/protocols';
+import type { InputLink } from '@dayi/protocols';
+import type { State } from '@dayi/protocols/mqtt/names.ts';
 import { type StateChange, StateClassifier } from './classifier.ts';
 import type { AgentConfig, InstrumentConfig } from './config.ts';
 import { createInput, type Input, type InputConfig, type Reading } from './inputs/index.ts';
+import type { Profiles } from './inputs/profiles.ts';
 import { createLogger, type Logger } from './log.ts';
 import { Outbox } from './outbox.ts';
 import { InstrumentSession } from './publisher/index.ts';
@@ -14,6 +16,11 @@ export interface StartOptions {
   now?: () => number;
   /** Reported in `status.agent.version`; default the agent package's version. */
   version?: string;
+  /**
+   * The profiles the inputs name, loaded beforehand (./main.ts hands them over with the config);
+   * by default they are read from `config.profilesDir` as the inputs start.
+   */
+  profiles?: Profiles;
 }
 
 export interface RunningAgent {
@@ -43,10 +50,13 @@ export async function startAgent(config: AgentConfig, opts: StartOptions = {}): 
   const now = opts.now ?? Date.now;
   const version = opts.version ?? AGENT_VERSION;
   const share = Math.floor(config.outbox.maxBytes / config.instruments.length);
+  // Loaded only without a table: reading profiles loads the YAML parser and zod (./inputs/profiles.ts).
+  const profiles =
+    opts.profiles ?? (await import('./inputs/profiles-load.ts')).diskProfiles(config.profilesDir);
   const instruments: InstrumentRuntime[] = [];
   try {
     for (const inst of config.instruments)
-      instruments.push(new InstrumentRuntime(config, inst, { log, now, version, maxBytes: share }));
+      instruments.push(new InstrumentRuntime(config, inst, { log, now, version, maxBytes: share, profiles }));
   } catch (err) {
     // An outbox that cannot be opened (permissions, a file in the way) is an installation error:
     // say which instrument and where, and leave nothing half-started.
@@ -72,6 +82,7 @@ interface RuntimeDeps {
   now: () => number;
   version: string;
   maxBytes: number;
+  profiles: Profiles;
 }
 
 interface InputSlot {
@@ -88,10 +99,10 @@ export class InstrumentRuntime {
   readonly outbox: Outbox;
   readonly session: InstrumentSession;
   readonly classifier: StateClassifier | null;
-  private readonly config: AgentConfig;
   private readonly inst: InstrumentConfig;
   private readonly log: Logger;
   private readonly now: () => number;
+  private readonly profiles: Profiles;
   private readonly slots: InputSlot[] = [];
   private readonly acc = new Map<string, { sum: number; n: number }>();
   /** Readings with a vendor `state` this telemetry period: the evidence a vendor state needs. */
@@ -104,11 +115,11 @@ export class InstrumentRuntime {
   private stopped = false;
 
   constructor(config: AgentConfig, inst: InstrumentConfig, deps: RuntimeDeps) {
-    this.config = config;
     this.inst = inst;
     this.id = inst.id;
     this.log = deps.log.child({ instrumentId: inst.id });
     this.now = deps.now;
+    this.profiles = deps.profiles;
     this.classifier = inst.state
       ? new StateClassifier({
           signal: inst.state.signal,
@@ -153,7 +164,7 @@ export class InstrumentRuntime {
   async start(): Promise<void> {
     const names = new Set<string>();
     for (const [index, cfg] of this.inst.inputs.entries()) {
-      const slot = this.createSlot(cfg as InputConfig, index, names);
+      const slot = await this.createSlot(cfg as InputConfig, index, names);
       this.slots.push(slot);
     }
     this.session.start();
@@ -183,12 +194,12 @@ export class InstrumentRuntime {
     this.outbox.close();
   }
 
-  private createSlot(cfg: InputConfig, index: number, names: Set<string>): InputSlot {
+  private async createSlot(cfg: InputConfig, index: number, names: Set<string>): Promise<InputSlot> {
     try {
-      const input = createInput(cfg, {
+      const input = await createInput(cfg, {
         instrumentId: this.id,
         log: this.log.child({ input: index }),
-        profilesDir: this.config.profilesDir,
+        profiles: this.profiles,
         now: this.now,
       });
       return { name: uniqueName(input.name, names), type: input.type, input, failure: null };

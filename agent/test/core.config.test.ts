@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { ConfigError } from '@dayi/protocols';
 import { afterAll, describe, expect, it } from 'vitest';
 import { agentConfigSchema, DEFAULT_PROFILES_DIR, loadAgentConfig, parseAgentConfig } from '../src/config.ts';
-import { INPUT_TYPES } from '../src/inputs/index.ts';
+import { INPUT_TYPES } from '../src/inputs/schemas.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'dayi-agent-config-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -11,7 +11,7 @@ import { decodePayload, parseTopic, type TopicKind } from '@dayi/protocols';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseAgentConfig } from '../src/config.ts';
-import { loadModbusProfile } from '../src/inputs/modbus/index.ts';
+import { loadModbusProfile } from '../src/inputs/modbus/profiles.ts';
 import { startAgent } from '../src/runtime.ts';
 import { layoutFromProfile, startModbusDevice, startPtyPair } from './helpers/modbus-device.ts';
 import { PROFILES_DIR } from './helpers/modbus-sink.ts';

@@ -5,13 +5,9 @@
  */
 import { createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  ConnectionPool,
-  create,
-  loadModbusProfile,
-  type ModbusInput,
-  modbusInputSchema,
-} from '../src/inputs/modbus/index.ts';
+import { ConnectionPool, create, type ModbusInput } from '../src/inputs/modbus/index.ts';
+import { loadModbusProfile } from '../src/inputs/modbus/profiles.ts';
+import { modbusInputSchema } from '../src/inputs/modbus/schema.ts';
 import type { Input } from '../src/inputs/types.ts';
 import {
   entriesFor,

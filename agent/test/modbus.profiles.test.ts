@@ -7,7 +7,9 @@ import { join } from 'node:path';
 import { ConfigError, parseConfig } from '@dayi/protocols';
 import { profileSchema } from '@dayi/protocols/modbus/index.ts';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConnectionPool, create, loadModbusProfile, modbusInputSchema } from '../src/inputs/modbus/index.ts';
+import { ConnectionPool, create } from '../src/inputs/modbus/index.ts';
+import { loadModbusProfile } from '../src/inputs/modbus/profiles.ts';
+import { modbusInputSchema } from '../src/inputs/modbus/schema.ts';
 import {
   type LayoutEntry,
   type SimulatedDevice,

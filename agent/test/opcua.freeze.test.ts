@@ -10,7 +10,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { create, schema } from '../src/inputs/opcua/index.ts';
+import { create } from '../src/inputs/opcua/index.ts';
+import { schema } from '../src/inputs/opcua/schema.ts';
+import { diskProfiles } from '../src/inputs/profiles-load.ts';
 import type { Input } from '../src/inputs/types.ts';
 import { type FixtureServer, startFixtureServer } from './helpers/opcua-server.ts';
 import { eventually, RecordingSink } from './helpers/opcua-sink.ts';
@@ -44,7 +46,11 @@ it('detects a hung server whose socket stays open, and recovers when it answers 
     reconnect: { minDelay: '200ms', maxDelay: '1s' },
     nodes: [{ browsePath: 'machinery:Machines/DemoMachine/ActivePower', metric: 'power_w' }],
   });
-  input = create(config, { instrumentId: 'T-4', log: pino({ level: 'silent' }), profilesDir: PROFILES });
+  input = create(config, {
+    instrumentId: 'T-4',
+    log: pino({ level: 'silent' }),
+    profiles: diskProfiles(PROFILES),
+  });
   const sink = new RecordingSink();
   await server.set('power', 5);
   await input.start(sink);

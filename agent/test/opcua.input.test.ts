@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { create, schema } from '../src/inputs/opcua/index.ts';
+import { create } from '../src/inputs/opcua/index.ts';
+import { schema } from '../src/inputs/opcua/schema.ts';
+import { diskProfiles } from '../src/inputs/profiles-load.ts';
 import type { Input } from '../src/inputs/types.ts';
 import { FIXTURE_USER, type FixtureServer, startFixtureServer } from './helpers/opcua-server.ts';
 import { eventually, RecordingSink } from './helpers/opcua-sink.ts';
@@ -35,7 +37,7 @@ function makeInput(raw: Record<string, unknown>): Input {
   const input = create(config, {
     instrumentId: 'T-1',
     log: pino({ level: 'silent' }),
-    profilesDir: PROFILES,
+    profiles: diskProfiles(PROFILES),
   });
   inputs.push(input);
   return input;

@@ -10,7 +10,8 @@ import { loadOpcuaProfile, OPCUA_PROFILES, opcuaProfileSchema } from '@dayi/prot
 import { combineStates, mapVendorState } from '@dayi/protocols/opcua/state.ts';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { buildPlan, reconnectDelay, schema } from '../src/inputs/opcua/index.ts';
+import { buildPlan, reconnectDelay } from '../src/inputs/opcua/index.ts';
+import { schema } from '../src/inputs/opcua/schema.ts';
 
 const PROFILES = fileURLToPath(new URL('../../firmware-configs', import.meta.url));
 const INPUT_DIR = new URL('../src/inputs/opcua/', import.meta.url);

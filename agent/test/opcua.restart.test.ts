@@ -10,7 +10,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { create, schema } from '../src/inputs/opcua/index.ts';
+import { create } from '../src/inputs/opcua/index.ts';
+import { schema } from '../src/inputs/opcua/schema.ts';
+import { diskProfiles } from '../src/inputs/profiles-load.ts';
 import type { Input } from '../src/inputs/types.ts';
 import { type FixtureServer, startFixtureServer } from './helpers/opcua-server.ts';
 import { eventually, RecordingSink } from './helpers/opcua-sink.ts';
@@ -59,7 +61,11 @@ it('recovers by itself after a server restart with new node ids: new session, su
     profile: 'opcua-machinery',
     nodes: [{ browsePath: 'ActivePower', metric: 'power_w' }],
   });
-  input = create(config, { instrumentId: 'T-2', log: pino({ level: 'silent' }), profilesDir: PROFILES });
+  input = create(config, {
+    instrumentId: 'T-2',
+    log: pino({ level: 'silent' }),
+    profiles: diskProfiles(PROFILES),
+  });
   const sink = new RecordingSink();
   await first.set('power', 120);
   await first.set('itemState', 'Executing');
@@ -113,7 +119,11 @@ it('rebuilds the session and subscription when the server drops the session but 
     reconnect: { minDelay: '200ms', maxDelay: '1s' },
     nodes: [{ nodeId: srv.ids.power, metric: 'power_w' }],
   });
-  const inp = create(config, { instrumentId: 'T-3', log: pino({ level: 'silent' }), profilesDir: PROFILES });
+  const inp = create(config, {
+    instrumentId: 'T-3',
+    log: pino({ level: 'silent' }),
+    profiles: diskProfiles(PROFILES),
+  });
   other.input = inp;
   const sink = new RecordingSink();
   await srv.set('power', 1);

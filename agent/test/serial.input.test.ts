@@ -4,14 +4,16 @@ import { compileLineFormat, parseLine } from '@dayi/protocols/serial/index.ts';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { createSerialInput, type SerialInput, serialInputSchema } from '../src/inputs/serial/index.ts';
+import { diskProfiles } from '../src/inputs/profiles-load.ts';
+import { createSerialInput, type SerialInput } from '../src/inputs/serial/index.ts';
+import { serialInputSchema } from '../src/inputs/serial/schema.ts';
 import { type PtyPair, startPtyPair } from './helpers/serial-pty.ts';
 import { RecordingSink } from './helpers/serial-sink.ts';
 
 const deps = {
   instrumentId: 'ZJ-TEST-0001',
   log: pino({ level: 'silent' }),
-  profilesDir: 'firmware-configs',
+  profiles: diskProfiles('firmware-configs'),
 };
 const inputDir = join(import.meta.dirname, '../src/inputs/serial');
 

@@ -4,16 +4,21 @@ import { type State, stateSchema } from '@dayi/protocols';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { loadAgentConfig, parseAgentConfig } from '../src/config.ts';
+import { diskProfiles } from '../src/inputs/profiles-load.ts';
 import {
   create,
   localTime,
   type SimulatedInputConfig,
-  schema,
   simulatedSample,
 } from '../src/inputs/simulated/index.ts';
+import { schema } from '../src/inputs/simulated/schema.ts';
 import type { Reading } from '../src/inputs/types.ts';
 
-const deps = { instrumentId: 'SIM-1', log: pino({ level: 'silent' }), profilesDir: '/nonexistent' };
+const deps = {
+  instrumentId: 'SIM-1',
+  log: pino({ level: 'silent' }),
+  profiles: diskProfiles('/nonexistent'),
+};
 const cfg = (over: Record<string, unknown> = {}) => schema.parse({ type: 'simulated', ...over });
 
 /** A clock the test moves by hand; setInterval callbacks run when it passes their time. */

@@ -9,6 +9,7 @@ import type { Writable } from 'node:stream';
 import pino, { type Logger } from 'pino';
 import type { AgentConfig } from '../config.ts';
 import { createInput, type Input } from '../inputs/index.ts';
+import { diskProfiles } from '../inputs/profiles-load.ts';
 import { analyzeSignal, type Calibration } from './analyze.ts';
 import { renderReport } from './report.ts';
 
@@ -95,11 +96,10 @@ export async function calibrate(opts: CalibrateOptions): Promise<CalibrateResult
     await Promise.allSettled(inputs.map((i) => i.stop()));
   };
 
+  const profiles = diskProfiles(opts.config.profilesDir);
   for (const [k, cfg] of inst.inputs.entries()) {
     try {
-      inputs.push(
-        createInput(cfg, { instrumentId: inst.id, log, profilesDir: opts.config.profilesDir, now }),
-      );
+      inputs.push(await createInput(cfg, { instrumentId: inst.id, log, profiles, now }));
     } catch (err) {
       write(
         `dayi agent calibrate: instruments.${index}.inputs.${k} (${cfg.type}): ${(err as Error).message}\n`,

@@ -1,5 +1,6 @@
-import type { State } from '@dayi/protocols';
+import type { State } from '@dayi/protocols/mqtt/names.ts';
 import type { Logger } from '../log.ts';
+import type { Profiles } from './profiles.ts';
 
 /** One sample from an input: metrics named per SPEC (power_w, current_a, …) at event time `ts`. */
 export interface Reading {
@@ -40,8 +41,8 @@ export interface Input {
 export interface InputDeps {
   instrumentId: string;
   log: Logger;
-  /** Folder of meter/OPC UA profiles (firmware-configs/ by default). */
-  profilesDir: string;
+  /** Meter and OPC UA profiles (from firmware-configs/ by default), see ./profiles.ts. */
+  profiles: Profiles;
   /** Wall clock for reading timestamps, injectable for tests and demos; Date.now when absent. */
   now?: () => number;
 }

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { type InputLink, type Status, topicFor } from '@dayi/protocols';
+import type { InputLink, Status } from '@dayi/protocols';
+import { topicFor } from '@dayi/protocols/mqtt/topics.ts';
 import type { IClientOptions, MqttClient } from 'mqtt';
 import type { MqttConfig } from '../config.ts';
 import type { Logger } from '../log.ts';

@@ -1,4 +1,5 @@
 import pino from 'pino';
+import { diskProfiles } from '../../src/inputs/profiles-load.ts';
 import type { InputDeps, InputSink, Reading } from '../../src/inputs/types.ts';
 
 /** An InputSink that records readings and errors, with bounded waits that say what was missing. */
@@ -47,5 +48,5 @@ export class ModbusSink implements InputSink {
 export const PROFILES_DIR = new URL('../../../firmware-configs/', import.meta.url).pathname;
 
 export function modbusDeps(instrumentId = 'TEST-MODBUS-1'): InputDeps {
-  return { instrumentId, log: pino({ level: 'silent' }), profilesDir: PROFILES_DIR };
+  return { instrumentId, log: pino({ level: 'silent' }), profiles: diskProfiles(PROFILES_DIR) };
 }

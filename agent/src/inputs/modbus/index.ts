@@ -8,16 +8,16 @@
  * reads and the other devices go on.
  */
 import {
-  isFault,
-  type ModbusPoint,
-  mergePoints,
   type PlanOptions,
   type PointAddress,
   planReads,
   type ReadRequest,
   rawValueAt,
-  scaleValue,
-} from '@dayi/protocols/modbus/index.ts';
+} from '@dayi/protocols/modbus/planner.ts';
+import { isFault, mergePoints } from '@dayi/protocols/modbus/points.ts';
+import type { ModbusPoint } from '@dayi/protocols/modbus/profile.ts';
+import { scaleValue } from '@dayi/protocols/modbus/registers.ts';
+import type { Profiles } from '../profiles.ts';
 import type { Input, InputDeps, InputLink, InputSink } from '../types.ts';
 import {
   type ConnectionPool,
@@ -25,15 +25,10 @@ import {
   defaultPool,
   type ModbusConnection,
 } from './connection.ts';
-import { loadModbusProfile } from './profiles.ts';
-import { type ModbusInputConfig, modbusInputSchema } from './schema.ts';
+import type { ModbusInputConfig } from './schema.ts';
 
 export { ConnectionPool, ModbusConnection, ModbusRequestError } from './connection.ts';
-export { listModbusProfiles, loadModbusProfile, profilePath } from './profiles.ts';
-export { type ModbusInputConfig, modbusInputSchema, TRANSPORTS } from './schema.ts';
-
-/** The registry's names (see ../index.ts). */
-export const schema = modbusInputSchema;
+export type { ModbusInputConfig } from './schema.ts';
 
 /** The same failing read is reported again at most this often; a change of error is reported at once. */
 export const REPEAT_ERROR_EVERY_MS = 60_000;
@@ -54,8 +49,8 @@ export interface ResolvedModbusInput {
 }
 
 /** Applies the profile (if any) under the config: the config's settings and points win. */
-export function resolveModbusInput(config: ModbusInputConfig, profilesDir: string): ResolvedModbusInput {
-  const profile = config.profile ? loadModbusProfile(profilesDir, config.profile) : undefined;
+export function resolveModbusInput(config: ModbusInputConfig, profiles: Profiles): ResolvedModbusInput {
+  const profile = config.profile ? profiles.get('modbus', config.profile) : undefined;
   const serial = profile?.serial ?? {};
   return {
     target: {
@@ -80,10 +75,10 @@ export function resolveModbusInput(config: ModbusInputConfig, profilesDir: strin
  */
 export function checkModbusInput(
   config: ModbusInputConfig,
-  profilesDir: string,
+  profiles: Profiles,
 ): { path: string; message: string }[] {
   try {
-    const r = resolveModbusInput(config, profilesDir);
+    const r = resolveModbusInput(config, profiles);
     planReads(
       r.points.map((p) => ({ ...p, unitId: r.unitId })),
       r.limits,
@@ -130,7 +125,7 @@ export class ModbusInput implements Input {
     this.pool = opts.pool ?? defaultPool;
     this.now = deps.now ?? Date.now;
     try {
-      this.resolved = resolveModbusInput(config, deps.profilesDir);
+      this.resolved = resolveModbusInput(config, deps.profiles);
       const unitId = this.resolved.unitId;
       const points = this.resolved.points.map((p) => ({ ...p, unitId }));
       this.plan = planReads(points, this.resolved.limits);

@@ -86,3 +86,6 @@ export const modbusInputSchema = z
   });
 
 export type ModbusInputConfig = z.infer<typeof modbusInputSchema>;
+
+/** The registry's name for it (../schemas.ts). */
+export const schema = modbusInputSchema;

@@ -14,8 +14,7 @@
  * server restart), new subscription. The input itself is never restarted.
  */
 import { resolve as resolvePath } from 'node:path';
-import type { State } from '@dayi/protocols';
-import { loadOpcuaProfile } from '@dayi/protocols/opcua/profile.ts';
+import type { State } from '@dayi/protocols/mqtt/names.ts';
 import {
   combineStates,
   mapVendorNumber,
@@ -33,7 +32,7 @@ import {
   reconnectDelay,
   type StateItem,
 } from './plan.ts';
-import { type OpcuaInputConfig, schema } from './schema.ts';
+import type { OpcuaInputConfig } from './schema.ts';
 
 /**
  * node-opcua costs ~0.8 s and ~90 MB RSS to load: it is loaded when an opcua input starts, never
@@ -43,7 +42,6 @@ const loadConnection = () => import('./connection.ts');
 
 export { buildPlan, reconnectDelay } from './plan.ts';
 export type { OpcuaInputConfig };
-export { schema };
 
 const AUTH_FAILURE =
   /BadUserAccessDenied|BadIdentityToken|BadCertificate|BadSecurityChecksFailed|Certificate verification failed/i;
@@ -84,7 +82,7 @@ class OpcuaInput implements Input {
     this.#deps = deps;
     this.name = config.name ?? `opcua ${config.endpoint}`;
     try {
-      const profile = config.profile ? loadOpcuaProfile(deps.profilesDir, config.profile) : undefined;
+      const profile = config.profile ? deps.profiles.get('opcua', config.profile) : undefined;
       this.#plan = buildPlan(config, profile);
     } catch (err) {
       // Reported from start(): create() only builds, and a bad profile is a device-side problem.

@@ -14,7 +14,7 @@ import { SerialPort } from 'serialport';
 import type { Input, InputDeps, InputLink, InputSink } from '../types.ts';
 import type { SerialInputConfig } from './schema.ts';
 
-export { type SerialInputConfig, serialInputSchema } from './schema.ts';
+export type { SerialInputConfig } from './schema.ts';
 
 /** First wait before reopening a port that failed or vanished. */
 export const REOPEN_INITIAL_MS = 500;
@@ -318,8 +318,7 @@ export function createSerialInput(
   return new SerialInput(config, deps, opts);
 }
 
-/** The registry's names (see ../index.ts): the config schema and the factory. */
-export { serialInputSchema as schema } from './schema.ts';
+/** The registry's factory (see ../index.ts). */
 export function create(config: SerialInputConfig, deps: InputDeps): Input {
   return new SerialInput(config, deps);
 }

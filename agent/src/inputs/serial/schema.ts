@@ -41,3 +41,6 @@ export const serialInputSchema = z
   .strict();
 
 export type SerialInputConfig = z.infer<typeof serialInputSchema>;
+
+/** The registry's name for it (../schemas.ts). */
+export const schema = serialInputSchema;

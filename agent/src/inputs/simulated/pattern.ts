@@ -1,4 +1,5 @@
-import { classifySignal, type State } from '@dayi/protocols';
+import { classifySignal } from '@dayi/protocols/classify.ts';
+import type { State } from '@dayi/protocols/mqtt/names.ts';
 
 /** Power levels (W) of a simulated instrument in each powered state; `off` is the plug's residue. */
 export interface PowerLevels {
