@@ -95,6 +95,46 @@ function lazyLoads() {
   };
 }
 
+/**
+ * The agent's run-time process must not load config-time libraries (agent/src/handoff.ts): the
+ * build fails if one becomes reachable from the entry without passing through a config-time module,
+ * and names the import chain, so a stray `import { z } from 'zod'` cannot silently cost the service
+ * its memory budget again.
+ */
+const CONFIG_TIME_ENTRIES = ['agent/src/cli.ts', 'agent/src/inputs/profiles-load.ts'];
+const CONFIG_TIME_LIBRARIES = ['zod', 'yaml'];
+
+function runtimeGuard() {
+  const rel = (id) => relative(REPO_DIR, id).replaceAll(sep, '/');
+  return {
+    name: 'dayi-runtime-guard',
+    buildEnd(error) {
+      if (error) return;
+      const entry = join(AGENT_DIR, 'src', 'main.ts');
+      const from = new Map([[entry, null]]);
+      const queue = [entry];
+      while (queue.length > 0) {
+        const id = queue.shift();
+        const lib = CONFIG_TIME_LIBRARIES.find((l) => id.includes(`${sep}node_modules${sep}${l}${sep}`));
+        if (lib) {
+          const chain = [];
+          for (let at = id; at !== null; at = from.get(at)) chain.unshift(rel(at));
+          this.error(
+            `the agent's run-time process would load ${lib}: ${chain.join(' -> ')}. Import it only from config-time modules (agent/src/inputs/profiles.ts says why).`,
+          );
+        }
+        const info = this.getModuleInfo(id);
+        if (!info) continue;
+        for (const next of [...info.importedIds, ...info.dynamicallyImportedIds]) {
+          if (from.has(next) || CONFIG_TIME_ENTRIES.includes(rel(next))) continue;
+          from.set(next, id);
+          queue.push(next);
+        }
+      }
+    },
+  };
+}
+
 function crcOf(file) {
   return crc32(readFileSync(file));
 }
@@ -106,7 +146,7 @@ export async function buildAgentBundle({ outDir = join(AGENT_DIR, 'dist') } = {}
     input: join(AGENT_DIR, 'src', 'main.ts'),
     platform: 'node',
     external: EXTERNAL,
-    plugins: [lazyLoads()],
+    plugins: [lazyLoads(), runtimeGuard()],
     transform: { define: { 'import.meta.dayiBundle': 'true' } },
     logLevel: 'warn',
   });

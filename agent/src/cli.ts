@@ -1,7 +1,10 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, parseDuration } from '@dayi/protocols';
 import { type AgentConfig, loadAgentConfig } from './config.ts';
-import { INPUT_TYPES } from './inputs/index.ts';
+import type { Handoff } from './handoff.ts';
+import { tableProfiles } from './inputs/profiles.ts';
+import { INPUT_TYPES } from './inputs/schemas.ts';
+import { runAgent } from './run.ts';
 
 const HELP = `Usage:
   dayi agent -c agent.yaml               run the edge agent (Ctrl-C or SIGTERM stops it cleanly)
@@ -33,8 +36,21 @@ const stdio: Io = {
   err: (s) => process.stderr.write(s),
 };
 
+export interface AgentCommandOptions {
+  /**
+   * For `dayi agent -c` (run): once the config is checked, hand it with its profiles to a process
+   * that replaces this one (./handoff.ts); returns only if that failed. Without it, or if it fails,
+   * the agent runs in this process.
+   */
+  handOff?: (h: Handoff) => void;
+}
+
 /** `dayi agent …`: resolves to the process exit code. */
-export async function agentCommand(argv: string[], io: Io = stdio): Promise<number> {
+export async function agentCommand(
+  argv: string[],
+  io: Io = stdio,
+  opts: AgentCommandOptions = {},
+): Promise<number> {
   const first = argv.find((a) => !a.startsWith('-'));
   if ((first === 'install' || first === 'uninstall') && argv[0] === first) {
     // The service module parses its own options (--user, --env-file, --dry-run, …).
@@ -98,29 +114,17 @@ export async function agentCommand(argv: string[], io: Io = stdio): Promise<numb
     return typeof code === 'number' ? code : 0;
   }
 
-  return runAgent(config, io);
-}
-
-async function runAgent(config: AgentConfig, io: Io): Promise<number> {
-  const { startAgent } = await import('./runtime.ts');
-  let agent: Awaited<ReturnType<typeof startAgent>>;
-  try {
-    agent = await startAgent(config);
-  } catch (err) {
-    io.err(`dayi agent: ${(err as Error).message}\n`);
-    return 1;
+  if (opts.handOff) {
+    const { diskProfiles, profileTable } = await import('./inputs/profiles-load.ts');
+    const profiles = profileTable(config.instruments, diskProfiles(config.profilesDir));
+    try {
+      opts.handOff({ config, profiles });
+    } catch (err) {
+      io.err(`dayi agent: running in this process (more memory): ${(err as Error).message}\n`);
+    }
+    return runAgent(config, io, { profiles: tableProfiles(profiles) });
   }
-  await new Promise<void>((resolve) => {
-    const onSignal = () => {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      resolve();
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  });
-  await agent.stop();
-  return 0;
+  return runAgent(config, io);
 }
 
 function parse(argv: string[]) {

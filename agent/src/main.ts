@@ -7,11 +7,20 @@
  * dayi-agent.json lists them with their CRC-32). If one changed since, the bundle is stale: it says
  * so and runs the sources instead (in a child Node), so an edit is never silently ignored by a
  * service still running the old build. `npm run build:agent` (or a new `dayi agent install`) brings it up to date.
+ *
+ * On Linux and macOS it then starts in two steps in one process (./handoff.ts): this one checks the
+ * config and its profiles, then replaces itself (execve: same PID, flags and stdio) with a fresh
+ * Node that runs the agent from the checked config and never loads the YAML parser or zod. On
+ * Windows (no execve), or if the replacement cannot start, the agent runs in the first process.
  */
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { staleBundleReason } from './bundle-check.ts';
+import { type Handoff, handoffEnv, takeHandoff } from './handoff.ts';
+import { tableProfiles } from './inputs/profiles.ts';
 import { SOURCE_NODE_FLAGS } from './service/node-flags.ts';
+
+const stderr = { err: (s: string) => process.stderr.write(s) };
 
 declare global {
   interface ImportMeta {
@@ -21,8 +30,12 @@ declare global {
 }
 
 const argv = process.argv.slice(2);
-const stale = import.meta.dayiBundle ? staleBundleReason(import.meta.url) : null;
-if (stale) {
+const handoff = takeHandoff(process.env);
+const stale = handoff || !import.meta.dayiBundle ? null : staleBundleReason(import.meta.url);
+if (handoff) {
+  const { runAgent } = await import('./run.ts');
+  process.exitCode = await runAgent(handoff.config, stderr, { profiles: tableProfiles(handoff.profiles) });
+} else if (stale) {
   // Not imported here: the service runs the bundle in V8's lite mode, which has no WebAssembly, and
   // Node's type stripping needs it. A child Node runs the sources; this one passes signals on.
   process.stderr.write(
@@ -39,5 +52,15 @@ if (stale) {
   );
 } else {
   const { agentCommand } = await import('./cli.ts');
-  process.exitCode = await agentCommand(argv);
+  const canReplace = import.meta.dayiBundle && typeof process.execve === 'function';
+  process.exitCode = await agentCommand(argv, undefined, canReplace ? { handOff: replaceProcess } : {});
+}
+
+/** Step 2: this script again, in a fresh Node with the same flags, handed the checked config. */
+function replaceProcess(h: Handoff): void {
+  const script = fileURLToPath(import.meta.url);
+  process.execve?.(process.execPath, [process.execPath, ...process.execArgv, script, ...argv], {
+    ...process.env,
+    ...handoffEnv(h),
+  });
 }

@@ -65,7 +65,7 @@ afterAll(async () => {
 });
 
 /** Starts the bundle as the service does; resolves once its telemetry and status are seen. */
-async function runBundle(): Promise<{ logs: () => string; stop: () => Promise<number | null> }> {
+async function runBundle(): Promise<{ pid: number; logs: () => string; stop: () => Promise<number | null> }> {
   const sub = startSubscriber({ port: broker.port, topics: [`dayi/v1/${ID}/#`], ...USER });
   subscribers.push(sub);
   const agent = spawn(
@@ -115,6 +115,7 @@ async function runBundle(): Promise<{ logs: () => string; stop: () => Promise<nu
   expect(got.state.body.state).toBe('running');
   expect(got.online.body.inputs).toEqual([expect.objectContaining({ type: 'modbus', connected: true })]);
   return {
+    pid: agent.pid!,
     logs: () => logs,
     async stop() {
       const exited = new Promise<number | null>((r) => agent.once('exit', (c) => r(c)));
@@ -129,11 +130,32 @@ async function runBundle(): Promise<{ logs: () => string; stop: () => Promise<nu
 describe('the agent bundle', () => {
   it('runs as the agent: reads the meter, publishes watts, state and status, stops cleanly', async () => {
     const run = await runBundle();
+    // Two steps in one process: the config was checked, then the process replaced itself (same
+    // PID, so systemd's unit and journal follow it) with one handed the checked config.
+    const environ = readFileSync(`/proc/${run.pid}/environ`, 'latin1').split('\0');
+    expect(environ).toContain('DAYI_AGENT_HANDOFF=1');
     expect(await run.stop(), run.logs()).toBe(0);
-    // Its log is the agent's JSON lines, and it ran the bundle (no stale-bundle notice).
+    // Its log is the agent's JSON lines, from that PID, and it ran the bundle (no stale-bundle notice).
+    expect(run.logs()).toContain(`"pid":${run.pid},`);
     expect(run.logs()).toContain('"name":"dayi-agent"');
     expect(run.logs()).not.toContain('running the sources instead');
+    expect(run.logs()).not.toContain('running in this process');
   }, 60_000);
+
+  it('says what is wrong with a config, with its path, and exits 1 without starting', () => {
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(
+      bad,
+      readFileSync(join(dir, 'agent.yaml'), 'utf8').replace('{ type: modbus,', '{ type: modbuss,'),
+    );
+    const r = spawnSync(process.execPath, [...AGENT_NODE_FLAGS, join(outDir, 'dayi-agent.mjs'), '-c', bad], {
+      cwd: dir,
+      env: { PATH: '/usr/bin:/bin', ...AGENT_SERVICE_ENV, DAYI_AGENT_PW: USER.password },
+      encoding: 'utf8',
+    });
+    expect(r.status, r.stderr).toBe(1);
+    expect(r.stderr).toContain('instruments.0.inputs.0.type');
+  });
 
   it('runs the sources instead when a source changed after the build, and says so', async () => {
     const manifestFile = join(outDir, 'dayi-agent.json');
