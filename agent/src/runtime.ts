@@ -312,8 +312,9 @@ export class InstrumentRuntime {
     // No readings this period (or only a vendor state that is no longer heard): no evidence to send.
     if (this.acc.size === 0 && !state) return;
     const signal = this.classifier?.options.signal;
-    if (signal && signal !== 'vendor' && !this.acc.has(signal) && !this.warnedSignal) {
-      // The likeliest misconfiguration: classifying on a metric no input provides.
+    if (signal && signal !== 'vendor' && this.acc.size > 0 && !this.acc.has(signal) && !this.warnedSignal) {
+      // The likeliest misconfiguration: classifying on a metric no input provides. Only readings
+      // tell: a period without any (a slow input, the partial period at stop) says nothing.
       this.warnedSignal = true;
       this.log.warn(
         { signal, metrics: [...this.acc.keys()] },

@@ -144,6 +144,32 @@ instruments:
       metrics: ['power_w', 'current_a', 'voltage_v'],
     });
   });
+  it('does not warn about the signal for a period with no readings at all (a slow input, the stop)', async () => {
+    const logs: Record<string, unknown>[] = [];
+    const log = pino(
+      { level: 'warn' },
+      new Writable({
+        write(chunk, _enc, cb) {
+          logs.push(JSON.parse(String(chunk)) as Record<string, unknown>);
+          cb();
+        },
+      }),
+    );
+    const cfg = parseAgentConfig(`
+agent: { id: lab3-pc7 }
+mqtt: { url: "mqtt://127.0.0.1:1" }
+outbox: { dir: "${join(root, 'slowinput')}", fsync: false }
+instruments:
+  - id: SLOW-1
+    publishEvery: 100ms
+    inputs: [ { type: simulated, pattern: constant, every: 1s } ]
+    state: { signal: power_w, window: 100ms, minDwell: 0s, thresholds: { standby: 5, idle: 80, running: 400 } }
+`);
+    const agent = await startAgent(cfg, { log });
+    await sleep(600);
+    await agent.stop();
+    expect(logs.filter((l) => String(l.msg).startsWith('no input provides'))).toEqual([]);
+  });
 });
 
 describe('agent runtime without a state block', () => {
