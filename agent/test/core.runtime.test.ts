@@ -112,18 +112,24 @@ instruments:
   });
 });
 
+/** A logger keeping its warnings and errors, as parsed JSON lines. */
+function warnings() {
+  const logs: Record<string, unknown>[] = [];
+  const log = pino(
+    { level: 'warn' },
+    new Writable({
+      write(chunk, _enc, cb) {
+        logs.push(JSON.parse(String(chunk)) as Record<string, unknown>);
+        cb();
+      },
+    }),
+  );
+  return { logs, log };
+}
+
 describe('agent runtime misconfiguration', () => {
   it('warns once when no input provides the state signal', async () => {
-    const logs: Record<string, unknown>[] = [];
-    const log = pino(
-      { level: 'warn' },
-      new Writable({
-        write(chunk, _enc, cb) {
-          logs.push(JSON.parse(String(chunk)) as Record<string, unknown>);
-          cb();
-        },
-      }),
-    );
+    const { logs, log } = warnings();
     const cfg = parseAgentConfig(`
 agent: { id: lab3-pc7 }
 mqtt: { url: "mqtt://127.0.0.1:1" }
@@ -137,24 +143,16 @@ instruments:
     const agent = await startAgent(cfg, { log });
     await sleep(1000);
     await agent.stop();
-    const warnings = logs.filter((l) => String(l.msg).startsWith('no input provides current_x'));
-    expect(warnings).toHaveLength(1);
-    expect(warnings[0]).toMatchObject({
+    const signalWarnings = logs.filter((l) => String(l.msg).startsWith('no input provides current_x'));
+    expect(signalWarnings).toHaveLength(1);
+    expect(signalWarnings[0]).toMatchObject({
       instrumentId: 'SIG-1',
       metrics: ['power_w', 'current_a', 'voltage_v'],
     });
   });
+
   it('does not warn about the signal for a period with no readings at all (a slow input, the stop)', async () => {
-    const logs: Record<string, unknown>[] = [];
-    const log = pino(
-      { level: 'warn' },
-      new Writable({
-        write(chunk, _enc, cb) {
-          logs.push(JSON.parse(String(chunk)) as Record<string, unknown>);
-          cb();
-        },
-      }),
-    );
+    const { logs, log } = warnings();
     const cfg = parseAgentConfig(`
 agent: { id: lab3-pc7 }
 mqtt: { url: "mqtt://127.0.0.1:1" }
