@@ -61,7 +61,8 @@ export function takeHandoff(env: NodeJS.ProcessEnv = process.env): Handoff | und
       `${HANDOFF_ENV}: not the checked config this agent hands itself (${(err as Error).message})`,
     );
   }
-  if (parsed?.v !== VERSION || typeof parsed.config !== 'object' || typeof parsed.profiles !== 'object')
+  const isObject = (v: unknown) => typeof v === 'object' && v !== null;
+  if (parsed?.v !== VERSION || !isObject(parsed.config) || !isObject(parsed.profiles))
     throw new Error(`${HANDOFF_ENV}: not a version ${VERSION} handoff`);
   return { config: parsed.config as AgentConfig, profiles: parsed.profiles as ProfileTable };
 }

@@ -96,6 +96,9 @@ describe('the handoff to the run-time process', () => {
     expect(() => takeHandoff({ [HANDOFF_ENV]: '1', [`${HANDOFF_ENV}_0`]: '{"v":2}' })).toThrow(
       'not a version 1 handoff',
     );
+    expect(() =>
+      takeHandoff({ [HANDOFF_ENV]: '1', [`${HANDOFF_ENV}_0`]: '{"v":1,"config":null,"profiles":{}}' }),
+    ).toThrow('not a version 1 handoff');
   });
 
   it('gives an input the same profile, or the same error, as reading it from disk', () => {
