@@ -43,6 +43,8 @@ const loadConnection = () => import('./connection.ts');
 export { buildPlan, reconnectDelay } from './plan.ts';
 export type { OpcuaInputConfig };
 
+/** The server's certificate is not (yet) in the agent's trusted/ folder. */
+const UNTRUSTED_SERVER = /BadCertificateUntrusted/;
 const AUTH_FAILURE =
   /BadUserAccessDenied|BadIdentityToken|BadCertificate|BadSecurityChecksFailed|Certificate verification failed/i;
 
@@ -194,6 +196,14 @@ class OpcuaInput implements Input {
         // Rejected credentials or certificates will not fix themselves, and repeated wrong
         // passwords can lock the account on the instrument: wait the longest delay.
         if (AUTH_FAILURE.test(e.message)) attempt = Math.max(attempt, 30);
+        if (UNTRUSTED_SERVER.test(e.message) && this.#certificateManager) {
+          // An administrator trusts the server by moving its certificate into trusted/certs/.
+          // node-opcua learns of that through file watchers, which can miss a move (seen in CI):
+          // the next attempt reads the folders afresh instead.
+          const stale = this.#certificateManager;
+          this.#certificateManager = undefined;
+          await stale.dispose().catch(() => {});
+        }
       } finally {
         this.#stopHolding();
         this.#conn = undefined;
