@@ -82,6 +82,7 @@ export function startInfluxExporter(ctx: CollectorContext): InfluxExporter {
     }),
   };
   for (const name of MEASUREMENTS) m.lines.inc({ measurement: name }, 0);
+  for (const stream of ['messages', 'usage', 'alerts']) m.lag.set({ stream }, 0);
   m.up.set(1);
 
   let status: InfluxWorkerStatus | null = null;
