@@ -51,6 +51,18 @@ export function parseRetryAfter(value: string | null | undefined, now = Date.now
   return Math.max(0, at - now);
 }
 
+/**
+ * How long the shipper waits after its `failures`-th failure in a row: what `Retry-After` asked
+ * for (up to `capMs`), else exponential from 1 s up to `capMs`, ±20 % so that many collectors do
+ * not retry in step.
+ */
+export function retryDelay(err: unknown, failures: number, capMs: number, random = Math.random): number {
+  const asked = err instanceof InfluxWriteError ? err.retryAfterMs : undefined;
+  if (asked !== undefined) return Math.min(capMs, asked);
+  const base = Math.min(capMs, 1000 * 2 ** Math.min(20, Math.max(0, failures - 1)));
+  return Math.round(base * (0.8 + random() * 0.4));
+}
+
 function classify(status: number, body: string, retryAfter: string | null | undefined): InfluxWriteError {
   const text = body.slice(0, 500).trim();
   const message = `InfluxDB answered ${status}${text ? `: ${text}` : ''}`;

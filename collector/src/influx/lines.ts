@@ -42,12 +42,14 @@ export function metricField(name: string): string {
 }
 
 /**
- * A tag value line protocol can carry: line breaks become spaces (a tag cannot hold them) and
- * trailing backslashes are dropped (one would escape the separator after it). Empty: no tag.
+ * A tag value line protocol can carry: control characters (line breaks, tabs) become spaces (a tag
+ * cannot hold a line break, and `Point` escapes a tab as `\t`, which InfluxDB keeps as two
+ * characters) and trailing backslashes are dropped (one would escape the separator after it).
+ * Empty: no tag.
  */
 export function tagValue(value: string | null | undefined): string | null {
   if (value === null || value === undefined) return null;
-  const v = value.replace(/[\r\n]+/g, ' ').replace(/\\+$/, '');
+  const v = value.replace(/[\u0000-\u001f\u007f]+/g, ' ').replace(/\\+$/, '');
   return v.length === 0 ? null : v;
 }
 

@@ -7,7 +7,7 @@
 import { DatabaseSync } from 'node:sqlite';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { CollectorConfig } from '../config.ts';
-import { createInfluxClient, InfluxWriteError } from './client.ts';
+import { createInfluxClient, InfluxWriteError, retryDelay } from './client.ts';
 import type { Measurement } from './lines.ts';
 import { createShipper, type Lag } from './shipper.ts';
 
@@ -101,15 +101,6 @@ function publish(): void {
   post({ type: 'status', status });
 }
 
-/** Exponential from 1 s, capped; a Retry-After is honoured (up to the cap), with a little jitter. */
-function backoff(err: unknown): number {
-  const cap = influx!.maxRetryDelay;
-  const asked = err instanceof InfluxWriteError ? err.retryAfterMs : undefined;
-  if (asked !== undefined) return Math.min(cap, asked);
-  const base = Math.min(cap, 1000 * 2 ** Math.min(20, status.consecutiveFailures - 1));
-  return Math.round(base * (0.8 + Math.random() * 0.4));
-}
-
 async function createDatabase(): Promise<void> {
   try {
     await client.createDatabase();
@@ -143,7 +134,7 @@ async function run(): Promise<void> {
       status.failures[reason] = (status.failures[reason] ?? 0) + 1;
       status.lastError = (err as Error).message;
       status.lastErrorAt = Date.now();
-      const delay = backoff(err);
+      const delay = retryDelay(err, status.consecutiveFailures, influx!.maxRetryDelay);
       status.nextAttemptAt = Date.now() + delay;
       // One line when it starts failing, then one a minute at most: an hour's outage is not a flood.
       if (status.consecutiveFailures === 1 || status.consecutiveFailures % 60 === 0) {
