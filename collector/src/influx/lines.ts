@@ -49,7 +49,12 @@ export function metricField(name: string): string {
  */
 export function tagValue(value: string | null | undefined): string | null {
   if (value === null || value === undefined) return null;
-  const v = value.replace(/[\u0000-\u001f\u007f]+/g, ' ').replace(/\\+$/, '');
+  let v = '';
+  for (const ch of value) {
+    const code = ch.codePointAt(0)!;
+    v += code < 0x20 || code === 0x7f ? ' ' : ch;
+  }
+  v = v.replace(/\\+$/, '');
   return v.length === 0 ? null : v;
 }
 
