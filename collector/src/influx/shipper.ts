@@ -25,6 +25,9 @@ import { InfluxWriteError } from './client.ts';
 import { alertLine, type Measurement, stateLine, telemetryLine, usageLine } from './lines.ts';
 import { foldRuns, type OpenRun } from './runs.ts';
 
+/** Rows encoded between two turns of the event loop while a request is under way. */
+const YIELD_EVERY = 250;
+
 export const CURSORS = {
   messages: 'influx.messages',
   usage: 'influx.usage',
@@ -171,56 +174,98 @@ export function createShipper(opts: ShipperOptions) {
     if (runs) for (const [id, r] of runs) openRuns.set(id, r);
   }
 
-  /** One batch of the ledger. Returns whether more rows may be waiting. */
-  async function shipMessages(stats: ShipStats): Promise<boolean> {
-    const from = cursor('messages');
+  interface MessageBatch {
+    lines: string[];
+    /** The last ledger row the batch covers. */
+    last: number;
+    /** Open state intervals after this batch (only the instruments it changed). */
+    changed: Map<string, OpenRun>;
+    telemetry: number;
+    states: number;
+    late: number;
+    more: boolean;
+  }
+
+  /** Reads and encodes the ledger rows after `from`; `runOf` gives each instrument's open interval before them. */
+  async function prepareMessages(
+    from: number,
+    runOf: (id: string) => OpenRun | undefined,
+  ): Promise<MessageBatch | null> {
     const rows = stmt(
       `SELECT m.id, m.instrument_id, m.kind, m.payload, i.org, i.category, i.thresholds
          FROM messages m LEFT JOIN instruments i ON i.id = m.instrument_id
         WHERE m.id > ? ORDER BY m.id LIMIT ?`,
     ).all(from, opts.batchLines) as unknown as MessageRow[];
-    if (rows.length === 0) return false;
-    const lines: string[] = [];
-    let telemetry = 0;
-    let states = 0;
-    let last = from;
-    const changed = new Map<string, OpenRun>();
-    let late = 0;
+    if (rows.length === 0) return null;
+    const b: MessageBatch = {
+      lines: [],
+      last: from,
+      changed: new Map(),
+      telemetry: 0,
+      states: 0,
+      late: 0,
+      more: false,
+    };
+    let done = 0;
     for (const row of rows) {
+      // Let the request under way make progress: encoding a batch takes tens of ms.
+      if (++done % YIELD_EVERY === 0) await new Promise((r) => setImmediate(r));
       const isTelemetry = row.kind === 'telemetry';
       if (isTelemetry || row.kind === 'state') {
         const payload = JSON.parse(row.payload) as TopicPayloads['telemetry' | 'state'];
         const state = observationOf(row.kind, payload, thresholdsOf(row.thresholds));
         const pending: string[] = [];
-        if (isTelemetry) {
-          pending.push(telemetryLine(row.instrument_id, row, payload as Telemetry));
-        }
-        let next: OpenRun | null | undefined;
+        if (isTelemetry) pending.push(telemetryLine(row.instrument_id, row, payload as Telemetry));
+        let next: OpenRun | null = null;
+        let late = 0;
         if (state !== null) {
-          const open = changed.get(row.instrument_id) ?? openRuns.get(row.instrument_id) ?? null;
+          const open = b.changed.get(row.instrument_id) ?? runOf(row.instrument_id) ?? null;
           const fold = foldRuns(open, [{ ts: payload.ts, state }], config.offlineAfter);
-          late += fold.late;
+          late = fold.late;
           next = fold.open;
           for (const interval of fold.intervals) {
             pending.push(stateLine({ instrumentId: row.instrument_id, org: row.org, ...interval }));
           }
         }
         // Whole messages only: a batch ends before the message that would pass the bound.
-        if (lines.length > 0 && lines.length + pending.length > opts.batchLines) break;
-        lines.push(...pending);
-        if (isTelemetry) telemetry++;
-        states += pending.length - (isTelemetry ? 1 : 0);
-        if (next) changed.set(row.instrument_id, next);
+        if (b.lines.length > 0 && b.lines.length + pending.length > opts.batchLines) break;
+        b.lines.push(...pending);
+        if (isTelemetry) b.telemetry++;
+        b.states += pending.length - (isTelemetry ? 1 : 0);
+        b.late += late;
+        if (next) b.changed.set(row.instrument_id, next);
       }
-      last = row.id;
+      b.last = row.id;
     }
-    const dropped = await send(lines);
-    commit('messages', last, changed);
-    stats.rejected += dropped;
-    stats.lateObservations += late;
-    stats.lines.telemetry = (stats.lines.telemetry ?? 0) + telemetry;
-    stats.lines.state = (stats.lines.state ?? 0) + states;
-    return rows.length === opts.batchLines || last < rows[rows.length - 1]!.id;
+    b.more = rows.length === opts.batchLines || b.last < rows[rows.length - 1]!.id;
+    return b;
+  }
+
+  /**
+   * Ships ledger batches in order, one request in flight: while InfluxDB takes a batch, the next
+   * one is read and encoded (it becomes durable only after the one before it was acknowledged).
+   * Returns whether more rows may be waiting.
+   */
+  async function shipMessages(stats: ShipStats, maxBatches = 20): Promise<boolean> {
+    let batch = await prepareMessages(cursor('messages'), (id) => openRuns.get(id));
+    for (let n = 0; batch !== null; n++) {
+      const current = batch;
+      const sending = send(current.lines);
+      // A failed send fails the step; the batch prepared meanwhile is thrown away.
+      sending.catch(() => {});
+      const next =
+        current.more && n + 1 < maxBatches
+          ? await prepareMessages(current.last, (id) => current.changed.get(id) ?? openRuns.get(id))
+          : null;
+      stats.rejected += await sending;
+      commit('messages', current.last, current.changed);
+      stats.lateObservations += current.late;
+      stats.lines.telemetry = (stats.lines.telemetry ?? 0) + current.telemetry;
+      stats.lines.state = (stats.lines.state ?? 0) + current.states;
+      if (next === null) return current.more;
+      batch = next;
+    }
+    return false;
   }
 
   async function shipUsage(stats: ShipStats): Promise<boolean> {
