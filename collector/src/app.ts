@@ -92,7 +92,7 @@ export async function build(
     // Days derived under another time zone or offlineAfter must not mix with new ones (re-derives).
     ensureDeriveSettings(ctx);
     ingest = createIngest(ctx);
-    ctx.exports = exports = startExports(ctx);
+    ctx.exports = exports = startExports(ctx, ingest);
     broker = await startBroker(ctx, ingest);
   } catch (err) {
     await ingest?.close().catch(() => {});

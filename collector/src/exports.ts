@@ -8,6 +8,7 @@ import { stmt } from './derive/store.ts';
 import { createInfluxClient } from './influx/client.ts';
 import { type InfluxExporter, startInfluxExporter } from './influx/index.ts';
 import { CURSORS } from './influx/shipper.ts';
+import type { Ingest } from './ingest/index.ts';
 import { createInfluxSeries } from './series/influx.ts';
 import { createSqliteSeries } from './series/sqlite.ts';
 import type { SeriesStore } from './series/types.ts';
@@ -18,10 +19,10 @@ export interface Exports {
   close(): Promise<void>;
 }
 
-export function startExports(ctx: CollectorContext): Exports {
+export function startExports(ctx: CollectorContext, ingest?: Pick<Ingest, 'onCommitted'>): Exports {
   const { config, db } = ctx;
   if (config.influx) {
-    const influx = startInfluxExporter(ctx);
+    const influx = startInfluxExporter(ctx, ingest);
     const client = createInfluxClient(config.influx);
     return {
       series: createInfluxSeries(client),

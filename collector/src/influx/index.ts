@@ -5,6 +5,7 @@
 import { Worker } from 'node:worker_threads';
 import { Counter, Gauge } from 'prom-client';
 import type { CollectorContext } from '../context.ts';
+import type { Ingest } from '../ingest/index.ts';
 import { MEASUREMENTS } from './lines.ts';
 import type { InfluxWorkerData, InfluxWorkerMessage, InfluxWorkerStatus } from './worker.ts';
 
@@ -27,7 +28,13 @@ export interface InfluxExporter {
   close(): Promise<void>;
 }
 
-export function startInfluxExporter(ctx: CollectorContext): InfluxExporter {
+/** How often the ingest rate is told to the shipper thread. */
+const LOAD_EVERY_MS = 200;
+
+export function startInfluxExporter(
+  ctx: CollectorContext,
+  ingest?: Pick<Ingest, 'onCommitted'>,
+): InfluxExporter {
   const { config, log, metrics } = ctx;
   if (!config.influx) throw new Error('startInfluxExporter: no influx config');
   if (config.store.sqlite === ':memory:') {
@@ -150,6 +157,17 @@ export function startInfluxExporter(ctx: CollectorContext): InfluxExporter {
     flushWaiters.clear();
   });
 
+  // The ingest rate, for the shipper to step aside during bursts (worker.ts): a counter per commit.
+  let committed = 0;
+  const unsubscribe = ingest?.onCommitted((messages) => {
+    committed += messages.length;
+  });
+  const load = setInterval(() => {
+    worker.postMessage({ type: 'load', perSecond: (committed * 1000) / LOAD_EVERY_MS });
+    committed = 0;
+  }, LOAD_EVERY_MS);
+  load.unref();
+
   let closing: Promise<void> | null = null;
   return {
     health(): InfluxHealth {
@@ -182,6 +200,8 @@ export function startInfluxExporter(ctx: CollectorContext): InfluxExporter {
       });
     },
     close() {
+      clearInterval(load);
+      unsubscribe?.();
       closing ??= new Promise<void>((resolve) => {
         if (exited) return resolve();
         worker.ref();

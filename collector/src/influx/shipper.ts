@@ -47,6 +47,8 @@ export interface ShipperOptions {
   /** Lines per write request (≤ 5,000). */
   batchLines: number;
   log?: { warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
+  /** Asked between batches: true stops the step early (ingest is busy; worker.ts). */
+  yieldIf?: () => boolean;
 }
 
 export interface ShipStats {
@@ -254,7 +256,7 @@ export function createShipper(opts: ShipperOptions) {
       // A failed send fails the step; the batch prepared meanwhile is thrown away.
       sending.catch(() => {});
       const next =
-        current.more && n + 1 < maxBatches
+        current.more && n + 1 < maxBatches && !opts.yieldIf?.()
           ? await prepareMessages(current.last, (id) => current.changed.get(id) ?? openRuns.get(id))
           : null;
       stats.rejected += await sending;
