@@ -7,6 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { build } from '../src/app.ts';
 import type { CollectorConfigInput } from '../src/config.ts';
+import { waitFor } from './helpers/e2e-collector.ts';
 import { startInfluxd } from './helpers/influxd.ts';
 
 /**
@@ -196,11 +197,16 @@ describe('InfluxDB shipper retries', () => {
       flushEvery: '100ms',
     });
     await telemetry(wrong, 1);
-    await expect(wrong.dayi.ctx.exports!.influx!.flush(3000)).rejects.toThrow(/401|authorization failed/);
-    const health = (await wrong.inject({ url: '/healthz' })).json() as {
-      status: string;
-      influx: { status: string; lastError: string };
-    };
+    const health = await waitFor(
+      'the shipper to report the refused credentials',
+      async () =>
+        (await wrong.inject({ url: '/healthz' })).json() as {
+          status: string;
+          influx: { status: string; lastError: string };
+        },
+      (h) => h.influx.status === 'failing',
+      30_000,
+    );
     expect(health.status).toBe('ok');
     expect(health.influx.status).toBe('failing');
     expect(health.influx.lastError).toMatch(/401/);
