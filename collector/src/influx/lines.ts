@@ -158,6 +158,23 @@ export interface AlertEvent {
   detail: string;
 }
 
+/**
+ * A string field InfluxDB 1.x parses: its line protocol reader splits lines before it looks at
+ * quotes, so a raw line break would cut the point in two. Line breaks become spaces.
+ */
+export function fieldText(value: string): string {
+  return value.replace(/\r\n|\r|\n/g, ' ');
+}
+
+/** `detail` as compact JSON (no line breaks whatever the writer stored), else as plain text. */
+export function detailText(detail: string): string {
+  try {
+    return JSON.stringify(JSON.parse(detail));
+  } catch {
+    return fieldText(detail);
+  }
+}
+
 export function alertLine(e: AlertEvent): string {
   const p = tagged('alert', {
     instrument: e.instrumentId,
@@ -166,8 +183,8 @@ export function alertLine(e: AlertEvent): string {
     type: e.type,
     severity: e.severity,
   });
-  p.stringField('status', e.status);
-  p.stringField('detail', e.detail);
+  p.stringField('status', fieldText(e.status));
+  p.stringField('detail', detailText(e.detail));
   p.timestamp(nsTime(e.at, e.id));
   return line(p);
 }
