@@ -1,5 +1,7 @@
 # The dayi image: one image for the collector and the agent (`dayi collector …` / `dayi agent …`).
-FROM node:24-bookworm-slim
+# Two stages: dependencies are installed in the first; the second holds only what runs, as the
+# unprivileged user `node`.
+FROM node:24-bookworm-slim AS deps
 WORKDIR /app
 ENV NODE_ENV=production
 COPY package.json package-lock.json ./
@@ -10,11 +12,20 @@ COPY agent/package.json agent/build.js agent/
 COPY collector/package.json collector/
 # The image's Node is 24 already: the `node` npm package (a dev dependency for older hosts) is skipped.
 RUN npm ci --omit=dev --no-audit --no-fund
+
+FROM node:24-bookworm-slim
+WORKDIR /app
+ENV NODE_ENV=production
+# node_modules keeps the workspace links (@dayi/* -> ../../protocols, …) to the sources below.
+COPY --from=deps /app/node_modules node_modules
+COPY package.json package-lock.json ./
 COPY bin bin
 COPY protocols protocols
 COPY agent agent
 COPY collector collector
 COPY firmware-configs firmware-configs
+# The folders the compose file mounts volumes on, owned by `node` so a new volume is writable.
+RUN mkdir -p /app/data /app/outbox && chown node:node /app/data /app/outbox
 USER node
 ENTRYPOINT ["node", "bin/dayi.js"]
 CMD ["--help"]

@@ -3,7 +3,8 @@
  * collector's durable ingest (acknowledged = in the SQLite ledger), with the same load generator in
  * the same run. Each broker runs in its own child process on loopback; the generator runs here.
  * Prints one JSON object on stdout. Usage: npm run bench -- ingest [--messages N] [--clients N] [--rounds N]
- *   [--inflight N] [--targets aedes,collector,collectorSyncFull,mosquitto]
+ *   [--inflight N] [--targets aedes,collector,collectorSyncFull,collectorInflux,mosquitto]
+ *   (collectorInflux: the collector with `influx:` configured, shipping to a real influxd meanwhile)
  *   [--node-arg=--cpu-prof --node-arg=--cpu-prof-dir=DIR]   (Node arguments for the collector)
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
@@ -13,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import mqtt, { type MqttClient } from 'mqtt';
+import { INFLUXD, type Influxd, startInfluxd } from '../collector/test/helpers/influxd.ts';
 import { clockTicks, sampleProc } from './agent-procfs.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -180,9 +182,14 @@ interface Target {
 }
 
 /** The dayi collector as a user runs it (`dayi collector -c`), with `store.sync` normal or full. */
-function collectorTarget(dir: string, sync: 'normal' | 'full', nodeArgs: string[]): Target {
+function collectorTarget(
+  dir: string,
+  sync: 'normal' | 'full',
+  nodeArgs: string[],
+  influxUrl?: () => string,
+): Target {
   return {
-    name: sync === 'normal' ? 'collector' : 'collectorSyncFull',
+    name: influxUrl ? 'collectorInflux' : sync === 'normal' ? 'collector' : 'collectorSyncFull',
     subscribe: false,
     start: (port) => {
       const ids = Array.from({ length: 256 }, (_, i) => `BENCH-${String(i).padStart(3, '0')}`);
@@ -192,7 +199,8 @@ function collectorTarget(dir: string, sync: 'normal' | 'full', nodeArgs: string[
         [
           'http: { host: 127.0.0.1, port: 0 }',
           `mqtt: { host: 127.0.0.1, port: ${port} }`,
-          `store: { sqlite: ${join(dir, `collector-${sync}.sqlite`)}, sync: ${sync} }`,
+          `store: { sqlite: ${join(dir, `collector-${sync}${influxUrl ? '-influx' : ''}.sqlite`)}, sync: ${sync} }`,
+          ...(influxUrl ? [`influx: { url: "${influxUrl()}", database: bench }`] : []),
           'log: { level: warn }',
           `agents: [{ username: bench, password: bench-password-1, instruments: [${ids.join(', ')}] }]`,
         ].join('\n'),
@@ -204,7 +212,7 @@ function collectorTarget(dir: string, sync: 'normal' | 'full', nodeArgs: string[
   };
 }
 
-function targets(dir: string, nodeArgs: string[]): Target[] {
+function targets(dir: string, nodeArgs: string[], influxUrl: () => string): Target[] {
   const list: Target[] = [
     {
       name: 'aedes',
@@ -214,6 +222,9 @@ function targets(dir: string, nodeArgs: string[]): Target[] {
     collectorTarget(dir, 'normal', nodeArgs),
     collectorTarget(dir, 'full', nodeArgs),
   ];
+  // The collector shipping to a real influxd while it ingests (bench/influx measures the shipper).
+  if (spawnSync('test', ['-x', INFLUXD]).status === 0)
+    list.push(collectorTarget(dir, 'normal', nodeArgs, influxUrl));
   if (
     spawnSync('which', ['mosquitto']).status === 0 ||
     spawnSync('test', ['-x', '/usr/sbin/mosquitto']).status === 0
@@ -254,7 +265,15 @@ export async function runIngestBench(o: IngestOptions) {
     }
   > = {};
   try {
-    for (const t of targets(dir, o.nodeArgs ?? []).filter((t) => !o.targets || o.targets.includes(t.name))) {
+    let influxd: Influxd | null = null;
+    const influxUrl = () => {
+      if (!influxd) throw new Error('influxd is not running');
+      return influxd.url;
+    };
+    for (const t of targets(dir, o.nodeArgs ?? [], influxUrl).filter(
+      (t) => !o.targets || o.targets.includes(t.name),
+    )) {
+      if (t.name === 'collectorInflux') influxd ??= await startInfluxd();
       const port = await freePort();
       const child = t.start(port, dir);
       try {
@@ -284,6 +303,7 @@ export async function runIngestBench(o: IngestOptions) {
         await new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)));
       }
     }
+    await influxd?.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -296,6 +316,17 @@ export async function runIngestBench(o: IngestOptions) {
     results,
     ratio: {
       collectorVsAedes: Number(((results.collector?.messagesPerSecond ?? Number.NaN) / aedes).toFixed(3)),
+      ...(results.collectorInflux
+        ? {
+            collectorInfluxVsAedes: Number((results.collectorInflux.messagesPerSecond / aedes).toFixed(3)),
+            collectorInfluxVsCollector: Number(
+              (
+                results.collectorInflux.messagesPerSecond /
+                (results.collector?.messagesPerSecond ?? Number.NaN)
+              ).toFixed(3),
+            ),
+          }
+        : {}),
       collectorSyncFullVsAedes: Number(
         ((results.collectorSyncFull?.messagesPerSecond ?? Number.NaN) / aedes).toFixed(3),
       ),

@@ -1,10 +1,11 @@
 /**
  * `npm run bench [-- NAME [options]]`: runs one benchmark (or all) and prints JSON on stdout.
- * NAME: ingest (collector vs bare Aedes and Mosquitto). Options are passed on to the benchmark.
+ * NAME: ingest (collector vs bare Aedes and Mosquitto), agent, influx (shipper vs raw /write). Options are passed on to the benchmark.
  */
 const BENCHES: Record<string, string> = {
   ingest: './ingest.ts',
   agent: './agent.ts',
+  influx: './influx.ts',
 };
 
 const [name = 'ingest', ...rest] = process.argv.slice(2);

@@ -8,6 +8,7 @@ import { api } from './api/index.ts';
 import { type Broker, startBroker } from './broker/index.ts';
 import { type CollectorConfig, type CollectorConfigInput, collectorConfigSchema } from './config.ts';
 import type { CollectorContext } from './context.ts';
+import { type Exports, startExports } from './exports.ts';
 import { createIngest, type Ingest } from './ingest/index.ts';
 import { createMetrics } from './metrics.ts';
 import { ensureDeriveSettings, recomputeDirty, seedRegistry } from './query/index.ts';
@@ -85,19 +86,22 @@ export async function build(
 
   let ingest: Ingest | undefined;
   let broker: Broker | undefined;
+  let exports: Exports | undefined;
   try {
     seedRegistry(ctx, config.instruments);
     // Days derived under another time zone or offlineAfter must not mix with new ones (re-derives).
     ensureDeriveSettings(ctx);
     ingest = createIngest(ctx);
+    ctx.exports = exports = startExports(ctx, ingest);
     broker = await startBroker(ctx, ingest);
   } catch (err) {
     await ingest?.close().catch(() => {});
+    await exports?.close().catch(() => {});
     await checkpointer?.close();
     closeDb(db);
     throw err;
   }
-  const started = { ingest, broker };
+  const started = { ingest, broker, exports };
 
   // Per-request lines only when debugging: Prometheus scrapes and platform polls would drown the log.
   const verbose = config.log.level === 'debug' || config.log.level === 'trace';
@@ -122,6 +126,7 @@ export async function build(
     clearInterval(timer);
     await started.broker.close();
     await started.ingest.close();
+    await started.exports.close();
     await checkpointer?.close();
     closeDb(db);
   });

@@ -1,5 +1,6 @@
 import { bytes, duration, instrumentId, loadConfigFile, parseConfig } from '@dayi/protocols';
 import { z } from 'zod';
+import { DEFAULT_SERIES_RETENTION_MS, influxConfigSchema, seriesConfigSchema } from './influx/config.ts';
 
 export const ROLES = ['platform', 'manager', 'auditor', 'technician', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
@@ -60,15 +61,8 @@ export const collectorConfigSchema = z.strictObject({
       sync: z.enum(['full', 'normal']).default('normal'),
     })
     .default({ sqlite: './data/dayi.sqlite', sync: 'normal' }),
-  influx: z
-    .object({
-      url: z.url(),
-      database: z.string().min(1).default('dayi'),
-      token: z.string().optional(),
-      username: z.string().optional(),
-      password: z.string().optional(),
-    })
-    .optional(),
+  influx: influxConfigSchema.optional(),
+  series: seriesConfigSchema.default({ retention: DEFAULT_SERIES_RETENTION_MS }),
   timezone: z
     .string()
     .refine((tz) => {

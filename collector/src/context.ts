@@ -1,6 +1,7 @@
 import type { DatabaseSync } from 'node:sqlite';
 import type { Logger } from 'pino';
 import type { CollectorConfig } from './config.ts';
+import type { Exports } from './exports.ts';
 import type { Metrics } from './metrics.ts';
 
 /** What every collector plugin is given: built once by `build()`, closed with the app. */
@@ -11,4 +12,6 @@ export interface CollectorContext {
   log: Logger;
   /** Wall clock, injectable so tests and replays can fix "now". */
   now: () => number;
+  /** The series store and the InfluxDB shipper, once started (exports.ts). */
+  exports?: Exports;
 }

@@ -46,6 +46,7 @@ describe('/healthz, /metrics, /openapi.json, /docs', () => {
         '/v1/instruments',
         '/v1/instruments/{id}',
         '/v1/instruments/{id}/usage',
+        '/v1/instruments/{id}/series',
       ].sort(),
     );
     const usage = doc.paths['/v1/instruments/{id}/usage'].get;

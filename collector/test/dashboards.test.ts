@@ -15,6 +15,8 @@ describe('Grafana dashboard', () => {
         http: { host: '127.0.0.1', port: 0 },
         mqtt: { host: '127.0.0.1', port: 0 },
         store: { sqlite: join(mkdtempSync(join(tmpdir(), 'dayi-dash-')), 'dayi.sqlite') },
+        // the shipper's metrics exist from the start (nothing listens there: it only retries)
+        influx: { url: 'http://127.0.0.1:9', database: 'dayi' },
       },
       { logger: false },
     );

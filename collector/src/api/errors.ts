@@ -28,6 +28,10 @@ export const ERROR_CODES = {
     description: 'The store cannot be read or written (closed, locked, full, I/O error).',
   },
   internal: { status: 500, description: 'An unexpected error; the collector logs it with the request id.' },
+  series_unavailable: {
+    status: 503,
+    description: 'The series store cannot answer now (InfluxDB unreachable or failing); try again later.',
+  },
 } as const satisfies Record<string, { status: number; description: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -27,7 +27,8 @@ export async function healthRoutes(app: FastifyInstance, { ctx, mqttPort }: Heal
         request.log.error({ err }, 'store health check failed');
         store = 'error';
       }
-      const body = { status: store, mqtt: { port: mqttPort() }, store };
+      const influx = ctx.exports?.influx?.health();
+      const body = { status: store, mqtt: { port: mqttPort() }, store, ...(influx ? { influx } : {}) };
       return reply.status(store === 'ok' ? 200 : 503).send(body);
     },
   );

@@ -4,6 +4,7 @@ import { instrumentSchema, thresholdsSchema } from '../config.ts';
 import { isDate } from '../derive/calendar.ts';
 import { MAX_PAGE_LIMIT, MAX_USAGE_DAYS } from '../query/index.ts';
 import { ERROR_CODES } from './errors.ts';
+import { influxHealthSchema } from './influx-health.ts';
 
 /** Zod schemas of every v1 route: they validate requests and document answers in `/openapi.json`. */
 
@@ -127,5 +128,6 @@ export const healthResponse = z
     status: z.enum(['ok', 'error']),
     mqtt: z.object({ port: z.number().int() }),
     store: z.enum(['ok', 'error']),
+    influx: influxHealthSchema.optional(),
   })
   .describe('liveness of the collector');

@@ -15,6 +15,7 @@ import {
   usageQuery,
   usageResponse,
 } from './schemas.ts';
+import { seriesRoutes } from './series.ts';
 import type { ZodTypeProvider } from './zod.ts';
 
 export interface V1Options {
@@ -38,6 +39,8 @@ export async function v1Routes(
     if (!permission) throw new Error(`route ${request.routeOptions.url} names no permission`);
     keyring.authorize(request.headers.authorization, permission);
   });
+
+  await app.register(seriesRoutes, { ctx });
 
   app.get(
     '/instruments',

@@ -136,4 +136,55 @@ ALTER TABLE observations_v3 RENAME TO observations;
 ALTER TABLE dirty_days ADD COLUMN marked_at INTEGER NOT NULL DEFAULT 0;
 `,
   },
+  {
+    version: 8,
+    name: 'exports: series table, export cursors, usage change log, alert events',
+    // Everything here is read AFTER commit, off the ingest path: ingest writes none of these tables.
+    // - series_telemetry: the raw telemetry of the last series.retention (default 30 days) for the
+    //   series route when no InfluxDB is configured, copied from the ledger by rowid high-water
+    //   mark and pruned by age; the ledger keeps every message.
+    // - export_cursors: durable high-water marks (ledger rowid, usage_changes id, alert_events id)
+    //   of each export: the SQLite series copy and the InfluxDB shipper.
+    // - usage_changes: every write of a daily_usage row (recompute, rederive, deletes), so that a
+    //   re-derived day overwrites its usage_daily point in InfluxDB.
+    // - influx_state_runs: per instrument, the open state interval already shipped to InfluxDB.
+    // - alert_events: the alerts' append-only event log (the alerts module writes it; its columns
+    //   are fixed with that module), shipped as the `alert` measurement.
+    sql: `
+CREATE TABLE series_telemetry (
+  instrument_id TEXT NOT NULL,
+  ts INTEGER NOT NULL,
+  message_id INTEGER NOT NULL,
+  metrics TEXT NOT NULL,
+  PRIMARY KEY (instrument_id, ts, message_id)
+) WITHOUT ROWID;
+CREATE TABLE export_cursors (
+  name TEXT PRIMARY KEY,
+  position INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+-- AUTOINCREMENT: rows are deleted once shipped, and an id must never come back below the cursor.
+CREATE TABLE usage_changes (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  instrument_id TEXT NOT NULL,
+  date TEXT NOT NULL
+);
+CREATE TRIGGER usage_changes_insert AFTER INSERT ON daily_usage BEGIN
+  INSERT INTO usage_changes (instrument_id, date) VALUES (NEW.instrument_id, NEW.date);
+END;
+CREATE TRIGGER usage_changes_update AFTER UPDATE ON daily_usage BEGIN
+  INSERT INTO usage_changes (instrument_id, date) VALUES (NEW.instrument_id, NEW.date);
+END;
+CREATE TRIGGER usage_changes_delete AFTER DELETE ON daily_usage BEGIN
+  INSERT INTO usage_changes (instrument_id, date) VALUES (OLD.instrument_id, OLD.date);
+END;
+CREATE TABLE influx_state_runs (
+  instrument_id TEXT PRIMARY KEY,
+  state TEXT NOT NULL,
+  start INTEGER NOT NULL,
+  last_ts INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS alert_events (id INTEGER PRIMARY KEY, alert_id TEXT NOT NULL, instrument_id TEXT NOT NULL, kind TEXT NOT NULL, type TEXT NOT NULL, severity TEXT NOT NULL, status TEXT NOT NULL, transition TEXT NOT NULL, at INTEGER NOT NULL, by TEXT, note TEXT, detail TEXT NOT NULL);
+`,
+  },
 ];
