@@ -85,6 +85,8 @@ export async function connectAgent(
     host: '127.0.0.1',
     port: c.port,
     protocolVersion: 4,
+    // the broker accepts only client ids under the agent's username
+    clientId: `${agent.username}:t-${Math.random().toString(16).slice(2)}`,
     username: agent.username,
     password: agent.password,
     reconnectPeriod: 0,
@@ -182,8 +184,12 @@ export interface RunResult {
 
 /** Runs a Debian mosquitto client (mosquitto_pub, mosquitto_sub) with a hard time limit. */
 export function mosquitto(tool: 'mosquitto_pub' | 'mosquitto_sub', args: string[]): Promise<RunResult> {
+  // Client ids must be under the username: `-I user:` makes `user:<pid>` unless -i/-I is given.
+  const user = args.indexOf('-u');
+  const withId =
+    user >= 0 && !args.includes('-i') && !args.includes('-I') ? [...args, '-I', `${args[user + 1]}:`] : args;
   return new Promise((resolve) => {
-    execFile(`/usr/bin/${tool}`, args, { timeout: 15_000 }, (err, stdout, stderr) => {
+    execFile(`/usr/bin/${tool}`, withId, { timeout: 15_000 }, (err, stdout, stderr) => {
       const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
       resolve({ code, stdout, stderr });
     });
