@@ -311,7 +311,8 @@ export function createLedgerWriter(db: DatabaseSync, config: CollectorConfig) {
     let restart: Pick<SeqRestart, 'cause' | 'previousEpoch' | 'previousTs'> | null = null;
     if (epoch !== null && run.epoch !== null && epoch !== run.epoch) {
       restart = { cause: 'epoch_changed', previousEpoch: run.epoch, previousTs: null };
-    } else if (seq <= run.maxSeq || !run.checked) {
+    } else if ((epoch === null || run.epoch === null) && (seq <= run.maxSeq || !run.checked)) {
+      // (the same epoch again cannot be a restart: seq starts again only with a new outbox)
       run.checked = true;
       const other = s.sameSeqOtherTs.get(id, kind, seq, ts) as { ts: number } | undefined;
       if (other) {
