@@ -264,7 +264,9 @@ describe('CONNECT throttling', () => {
                 connectPacket({ username: 'agent-b', password: `guess-${sent + i}` }, `agent-b:${i}`),
                 undefined,
                 '127.0.0.2',
-              ).then((r) => (r.answer === 'closed' ? 'closed' : (r.answer as IConnackPacket).returnCode)),
+              ).then((r) =>
+                r.answer === 'closed' ? 'closed' : ((r.answer as IConnackPacket).returnCode ?? 'none'),
+              ),
             ),
           );
           sent += wave.length;
