@@ -33,6 +33,8 @@ export interface DayiHandle {
   ingest: Ingest;
   /** The MQTT port actually listened on (`mqtt.port: 0` picks a free one). */
   mqttPort: number;
+  /** The MQTT over TLS port, when `mqtt.tls` is set. */
+  mqttTlsPort?: number;
 }
 
 declare module 'fastify' {
@@ -108,7 +110,12 @@ export async function build(
     logController: new LogController({ disableRequestLogging: !verbose }),
     ...serverOptions(config),
   });
-  app.decorate('dayi', { ctx, ingest, mqttPort: broker.port } satisfies DayiHandle);
+  app.decorate('dayi', {
+    ctx,
+    ingest,
+    mqttPort: broker.port,
+    ...(broker.tlsPort === undefined ? {} : { mqttTlsPort: broker.tlsPort }),
+  } satisfies DayiHandle);
 
   // Late messages leave days dirty; recomputing in the background keeps queries quick.
   const timer = setInterval(() => {
