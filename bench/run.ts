@@ -5,6 +5,7 @@
 const BENCHES: Record<string, string> = {
   ingest: './ingest.ts',
   agent: './agent.ts',
+  rejects: './rejects.ts',
 };
 
 const [name = 'ingest', ...rest] = process.argv.slice(2);
