@@ -136,7 +136,7 @@ try {
       );
       await sleep(1000 / RATE);
     }
-    await Promise.allSettled(pending);
+    await Promise.race([Promise.allSettled(pending), sleep(10_000)]);
   });
 
   // the attacker: different 60 KiB payloads, QoS 0, as fast as its socket takes them
@@ -157,17 +157,26 @@ try {
         continue;
       }
       let open = true;
+      let closed: () => void = () => {};
+      const gone = new Promise<void>((resolve) => {
+        closed = resolve;
+      });
       c.on('close', () => {
         open = false;
+        closed();
       });
       // 16 publishes in the socket at a time: as fast as the collector reads them
       const writer = async () => {
         while (open && Date.now() < end) {
           const payload = Buffer.concat([Buffer.from(`${attackSent}:`), junk]);
           attackSent++;
-          await new Promise<void>((resolve) =>
-            c.publish('dayi/v1/EVIL-1/telemetry', payload, { qos: 0 }, () => resolve()),
-          );
+          // a publish still queued when the collector closes the connection never calls back
+          await Promise.race([
+            new Promise<void>((resolve) =>
+              c.publish('dayi/v1/EVIL-1/telemetry', payload, { qos: 0 }, () => resolve()),
+            ),
+            gone,
+          ]);
         }
       };
       await Promise.all(Array.from({ length: 16 }, writer));

@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify';
 import type { CollectorConfig } from '../config.ts';
+import { pem } from '../pem.ts';
 import { ERROR_CODES, type ErrorCode, errorBody } from './errors.ts';
 
 /**
@@ -38,15 +38,6 @@ export function serializeRequest(req: FastifyRequest) {
     remoteAddress: req.ip,
     remotePort: req.socket?.remotePort,
   };
-}
-
-function pem(value: string, key: string): Buffer {
-  if (value.includes('-----BEGIN')) return Buffer.from(value);
-  try {
-    return readFileSync(value);
-  } catch (err) {
-    throw new Error(`${key}: cannot read ${value}: ${(err as Error).message}`);
-  }
 }
 
 function rawError(socket: Socket, status: number, code: ErrorCode, message: string): void {

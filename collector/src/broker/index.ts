@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { createServer, isIPv6, type Server, type Socket } from 'node:net';
 import type { Writable } from 'node:stream';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
@@ -6,6 +5,7 @@ import { parseTopic, RETAINED_KINDS } from '@dayi/protocols';
 import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes';
 import type { CollectorContext } from '../context.ts';
 import type { Ingest, IngestOutcome } from '../ingest/index.ts';
+import { pem } from '../pem.ts';
 import { type Agent, clientIdBelongsTo, createAuthenticator, maySubscribe } from './auth.ts';
 import { createLogSummary } from './log-summary.ts';
 import { type RetainedStore, reseedRetained } from './retained.ts';
@@ -46,6 +46,8 @@ export async function startBroker(ctx: CollectorContext, ingest: Ingest): Promis
   // An empty client id with clean session: Aedes makes one up, which the broker puts under the agent.
   const idAssigned = new WeakSet<Client>();
   const throttle = createConnectThrottle(config.mqtt.connectThrottle);
+  // CONNECTs held for a backed-off username: dropped at shutdown (their sockets are closed anyway)
+  const held = new Set<NodeJS.Timeout>();
   const connectLog = createLogSummary(log, {
     everyMs: 60_000,
     firstLines: LOG_FIRST_PER_MINUTE,
@@ -118,10 +120,12 @@ export async function startBroker(ctx: CollectorContext, ingest: Ingest): Promis
       if (decision.action === 'hold') {
         // Backed-off username: the CONNACK waits, so guesses come slowly and the real agent gets in.
         const release = throttle.hold(username!, ctx.now());
-        setTimeout(() => {
+        const timer = setTimeout(() => {
+          held.delete(timer);
           release();
           if (!client.closed) identify();
         }, decision.ms);
+        held.add(timer);
         return;
       }
       identify();
@@ -324,6 +328,8 @@ export async function startBroker(ctx: CollectorContext, ingest: Ingest): Promis
     );
     connectLog.close();
     tooLargeLog.close();
+    for (const timer of held) clearTimeout(timer);
+    held.clear();
     await new Promise<void>((resolve) => aedes.close(() => resolve()));
     for (const socket of sockets) socket.destroy();
     // wills of the clients just closed go through ingest too: let them land before the store closes
@@ -388,15 +394,6 @@ function listen(server: Server, port: number, host: string, key: string): Promis
       resolve(typeof address === 'object' && address ? address.port : port);
     });
   });
-}
-
-function pem(value: string, key: string): Buffer {
-  if (value.includes('-----BEGIN')) return Buffer.from(value);
-  try {
-    return readFileSync(value);
-  } catch (err) {
-    throw new Error(`${key}: cannot read ${value}: ${(err as Error).message}`);
-  }
 }
 
 interface PacketParser {
