@@ -46,8 +46,13 @@ export interface SeqRestart {
 /** What the writer knows of one (instrument, kind) seq run: its highest seq and its epoch. */
 interface SeqRun {
   maxSeq: number;
+  /** ts of the message with maxSeq. */
+  maxTs: number;
   epoch: string | null;
-  /** A seq at or below maxSeq, or the first message since start, is checked for reuse. */
+  /**
+   * A restart sends a seq at or below maxSeq with a LATER ts; a replay or backfill sends lower seqs
+   * with earlier times. Only the first kind, and the first message since start, are looked up.
+   */
   checked: boolean;
 }
 
@@ -286,7 +291,8 @@ export function createLedgerWriter(db: DatabaseSync, config: CollectorConfig) {
   /**
    * Tells an agent whose seq started again (outbox lost: a new epoch, or a seq seen before with
    * another ts) and records it once in `seq_restarts`. Costs a statement only for the first message
-   * of a (instrument, kind) since start, and for a seq at or below the highest one seen.
+   * of a (instrument, kind) since start, and for a seq at or below the highest one seen that comes
+   * with a later ts than it (what a restart looks like; a replay comes with earlier times).
    */
   function followSeq(
     id: string,
@@ -304,14 +310,17 @@ export function createLedgerWriter(db: DatabaseSync, config: CollectorConfig) {
       if (known) run = { ...known };
       else {
         const row = s.epochOf.get(id, kind) as { epoch: string } | undefined;
-        run = { maxSeq: -1, epoch: row?.epoch ?? null, checked: false };
+        run = { maxSeq: -1, maxTs: 0, epoch: row?.epoch ?? null, checked: false };
       }
       batchRuns.set(key, run);
     }
     let restart: Pick<SeqRestart, 'cause' | 'previousEpoch' | 'previousTs'> | null = null;
     if (epoch !== null && run.epoch !== null && epoch !== run.epoch) {
       restart = { cause: 'epoch_changed', previousEpoch: run.epoch, previousTs: null };
-    } else if ((epoch === null || run.epoch === null) && (seq <= run.maxSeq || !run.checked)) {
+    } else if (
+      (epoch === null || run.epoch === null) &&
+      (!run.checked || (seq <= run.maxSeq && ts > run.maxTs))
+    ) {
       // (the same epoch again cannot be a restart: seq starts again only with a new outbox)
       run.checked = true;
       const other = s.sameSeqOtherTs.get(id, kind, seq, ts) as { ts: number } | undefined;
@@ -351,7 +360,11 @@ export function createLedgerWriter(db: DatabaseSync, config: CollectorConfig) {
       });
       batchRestarts.push(fact);
       run.maxSeq = seq;
-    } else if (seq > run.maxSeq) run.maxSeq = seq;
+      run.maxTs = ts;
+    } else if (seq > run.maxSeq) {
+      run.maxSeq = seq;
+      run.maxTs = ts;
+    }
     if (epoch !== null && epoch !== run.epoch) {
       s.setEpoch.run(id, kind, epoch, ts);
       run.epoch = epoch;
