@@ -248,6 +248,17 @@ describe('ingest: the ledger transaction', () => {
     expect(text).toContain('dayi_mqtt_messages_total{kind="unknown",outcome="rejected"} 1');
   });
 
+  it('deletes rejected rows older than store.rejected.maxAge at start', async () => {
+    const day = 86_400_000;
+    const now = Date.now();
+    await ingest.submit(msg('dayi/v1/NMR-1/state', 'old', { receivedAt: now - 40 * day }));
+    await ingest.submit(msg('dayi/v1/NMR-1/state', 'recent', { receivedAt: now - day }));
+    expect(one('SELECT COUNT(*) AS n FROM rejected')).toEqual({ n: 2 });
+    await ingest.close();
+    ingest = createIngest(ctx); // a restart: pruned at once, then hourly
+    expect(all('SELECT payload_bytes FROM rejected')).toEqual([{ payload_bytes: 6 }]);
+  });
+
   it('tells listeners about accepted messages after commit, and stops when unsubscribed', async () => {
     const seen: string[] = [];
     const off = ingest.onCommitted((batch) => {
