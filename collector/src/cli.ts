@@ -150,7 +150,8 @@ async function run(config: CollectorConfig, io: CommandIo, stderr: Out, file: st
     await app.close();
     return 1;
   }
-  for (const warning of secretFileWarnings(file)) app.log.warn(warning);
+  const keys = { httpTlsKey: config.http.tls?.key, mqttTlsKey: config.mqtt.tls?.key };
+  for (const warning of secretFileWarnings(file, keys)) app.log.warn(warning);
   const addr = app.server.address();
   const port = addr && typeof addr === 'object' ? addr.port : config.http.port;
   const base = `${config.http.tls ? 'https' : 'http'}://${hostForUrl(config.http.host)}:${port}`;
