@@ -6,6 +6,7 @@ const BENCHES: Record<string, string> = {
   ingest: './ingest.ts',
   agent: './agent.ts',
   rejects: './rejects.ts',
+  'ingest-core': './ingest-core.ts',
 };
 
 const [name = 'ingest', ...rest] = process.argv.slice(2);
