@@ -331,6 +331,12 @@ export function createLedgerWriter(db: DatabaseSync, config: CollectorConfig) {
           restart = { cause: 'seq_reused', previousEpoch: run.epoch, previousTs: other.ts };
         }
       }
+      if (seq <= run.maxSeq) {
+        // a lower seq going on in time (reused or not, explained or not) is the run now: follow it,
+        // so that its next messages are not looked up one by one
+        run.maxSeq = seq;
+        run.maxTs = ts;
+      }
     }
     if (restart) {
       const row = s.lastSeen.get(id) as { last_seen: number | null } | undefined;
