@@ -36,7 +36,11 @@ export const connectThrottleSchema = z.strictObject({
   freeFailures: z.number().int().min(0).max(1000).default(5),
   /** First backoff after the free failures; doubles with each further failure. */
   backoff: duration().default(1000),
-  maxBackoff: duration().default(60_000),
+  /**
+   * Below the agent's 30 s connect timeout: a CONNECT held for a backed-off username must still be
+   * answered before the real agent gives up on it.
+   */
+  maxBackoff: duration().default(20_000),
   /** Failures older than this are forgotten. */
   forgetAfter: duration().default(15 * 60_000),
   /** CONNECTs of one backed-off username held (CONNACK delayed) at once; more are refused. */
