@@ -63,8 +63,10 @@ export function createConnectThrottle(o: ThrottleOptions) {
       const quiet = now - e.lastFailure > o.forgetAfter && now >= e.blockedUntil && now >= e.bannedUntil;
       if (quiet && e.held === 0) map.delete(key);
     }
+    // Still full (keys rotated faster than forgotten): drop the oldest tenth at once, so that the
+    // next inserts do not scan the whole map again one by one.
     for (const [key, e] of map) {
-      if (map.size < MAX_KEYS) break;
+      if (map.size < MAX_KEYS * 0.9) break;
       if (e.held === 0) map.delete(key);
     }
   }

@@ -70,9 +70,9 @@ export function createRejectLimiter(limits: RejectLimits) {
     for (const [key, b] of buckets) {
       if (now - b.at > MINUTE && b.suppressed === 0) buckets.delete(key);
     }
-    // Still full (many agents refused at once): forget the oldest; they start with a full bucket.
+    // Still full (many agents refused at once): forget the oldest tenth; they start with a full bucket.
     for (const key of buckets.keys()) {
-      if (buckets.size < MAX_KEYS) break;
+      if (buckets.size < MAX_KEYS * 0.9) break;
       buckets.delete(key);
     }
   }
