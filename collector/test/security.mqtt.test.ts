@@ -247,7 +247,8 @@ describe('CONNECT throttling', () => {
       mqtt: {
         host: '127.0.0.1',
         port: 0,
-        connectThrottle: { freeFailures: 3, backoff: '100ms', maxBackoff: '1s' },
+        // a backoff that outlasts a wave of the flood even on a slow machine
+        connectThrottle: { freeFailures: 3, backoff: '100ms', maxBackoff: '5s' },
       },
     });
     try {
@@ -290,7 +291,7 @@ describe('CONNECT throttling', () => {
       expect(codes.get(4)).toBeGreaterThanOrEqual(3);
       expect(codes.get(3)).toBeGreaterThan(sent / 2);
       // the real agent-b, on its own address, still gets in (its CONNACK may be held for the backoff)
-      const b = await connectAgent(c, AGENT_B, { connectTimeout: 10_000 });
+      const b = await connectAgent(c, AGENT_B, { connectTimeout: 30_000 });
       await b.endAsync();
       const text = await metrics(c);
       expect(text).toMatch(/dayi_mqtt_connects_total\{result="throttled"\} [1-9]/);
@@ -335,7 +336,15 @@ describe('rejected publishes cannot fill the disk', () => {
       while (!closed && sent < 20_000) {
         a.publish('dayi/v1/NMR-1/telemetry', `${sent}${junk}`, { qos: 0 });
         sent++;
-        if (sent % 50 === 0) await new Promise((r) => setImmediate(r));
+        // as fast as the socket drains: never more than a few MiB buffered here
+        const stream = (a as unknown as { stream?: NodeJS.WritableStream & { writableLength: number } })
+          .stream;
+        if (stream && stream.writableLength > 4 * 2 ** 20) {
+          await new Promise<void>((resolve) => {
+            stream.once('drain', () => resolve());
+            a.once('close', () => resolve());
+          });
+        } else if (sent % 50 === 0) await new Promise((r) => setImmediate(r));
       }
       await until(
         'the flooding agent to be disconnected',
