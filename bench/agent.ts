@@ -147,7 +147,7 @@ async function startCounter(peers: Peers, ids: string[]) {
   let inWindow = false;
   const client = await mqtt.connectAsync(peers.broker.url, {
     ...AGENT_USER,
-    clientId: 'bench-agent-counter',
+    clientId: `${AGENT_USER.username}:counter`,
     clean: true,
     reconnectPeriod: 1000,
   });

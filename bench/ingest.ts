@@ -49,6 +49,8 @@ async function waitForPort(port: number, child: ChildProcess, what: string): Pro
       const c = mqtt.connect(`mqtt://127.0.0.1:${port}`, {
         reconnectPeriod: 0,
         connectTimeout: 500,
+        // the collector accepts only client ids under the agent's username (`bench:…`)
+        clientId: `bench:probe-${i}`,
         username: 'bench',
         password: 'bench-password-1',
       });
@@ -116,7 +118,7 @@ async function load(
   const total = perClient * o.clients;
   const connecting = process.hrtime.bigint();
   const clients = await Promise.all(
-    Array.from({ length: o.clients }, (_, i) => connect(port, `bench-pub-${round}-${i}`)),
+    Array.from({ length: o.clients }, (_, i) => connect(port, `bench:pub-${round}-${i}`)),
   );
   const connectSeconds = Number(process.hrtime.bigint() - connecting) / 1e9;
   let received = 0;

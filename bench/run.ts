@@ -6,6 +6,8 @@ const BENCHES: Record<string, string> = {
   ingest: './ingest.ts',
   agent: './agent.ts',
   influx: './influx.ts',
+  rejects: './rejects.ts',
+  'ingest-core': './ingest-core.ts',
 };
 
 const [name = 'ingest', ...rest] = process.argv.slice(2);

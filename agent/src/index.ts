@@ -21,7 +21,7 @@ export { type Profiles, type ProfileTable, tableProfiles } from './inputs/profil
 export { diskProfiles, profileTable } from './inputs/profiles-load.ts';
 export { INPUT_SCHEMAS, INPUT_TYPES, type InputConfig, inputConfigSchema } from './inputs/schemas.ts';
 export { Outbox, type OutboxMessage } from './outbox.ts';
-export { clientIdFor, InstrumentSession } from './publisher/index.ts';
+export { clientIdFor, InstrumentSession, mqttIdentity } from './publisher/index.ts';
 export {
   AGENT_VERSION,
   InstrumentRuntime,

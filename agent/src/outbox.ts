@@ -83,6 +83,11 @@ interface Meta {
   /** The last seq handed out per kind, so seq keeps rising across restarts. */
   seq: Record<OutboxKind, number>;
   gap: DataGap | null;
+  /**
+   * Made when the outbox is created and kept with it: seq starts again only with a new outbox, so
+   * (epoch, seq) names a message for good and the collector sees a lost outbox as a new epoch.
+   */
+  epoch: string;
 }
 
 const META = 'meta.json';
@@ -128,7 +133,13 @@ export class Outbox {
       nextId: 1,
       seq: { telemetry: 0, state: 0, event: 0 },
       gap: null,
+      epoch: newEpoch(),
     };
+  }
+
+  /** This outbox's epoch, sent in every payload with a seq (`epoch`). */
+  get epoch(): string {
+    return this.meta.epoch;
   }
 
   static open(dir: string, opts: OutboxOptions): Outbox {
@@ -146,7 +157,7 @@ export class Outbox {
     if (this.meta.gap && this.bytes <= this.maxBytes / 2) this.flushGap(body.ts);
     const id = this.meta.nextId;
     const seq = this.meta.seq[kind] + 1;
-    const payload = { ...body, ts: body.ts, seq };
+    const payload = { ...body, ts: body.ts, seq, epoch: this.meta.epoch };
     const line = encodeRecord({ id, kind, payload });
     if (kind === 'telemetry' || this.bytes + line.length > this.maxBytes) this.makeRoom(line.length);
     this.meta.nextId = id + 1;
@@ -168,6 +179,7 @@ export class Outbox {
     const payload = {
       ts,
       seq,
+      epoch: this.meta.epoch,
       type: 'data_gap',
       severity: 'warning',
       detail: {
@@ -476,10 +488,24 @@ function readMeta(file: string): Meta | null {
       nextId: m.nextId,
       seq: { telemetry: 0, state: 0, event: 0, ...m.seq },
       gap: m.gap ?? null,
+      // an outbox made by an agent before epochs gets one now (the collector takes a first epoch
+      // as a start, not a restart)
+      epoch: typeof m.epoch === 'string' && EPOCH_PATTERN.test(m.epoch) ? m.epoch : newEpoch(),
     };
   } catch {
     return null;
   }
+}
+
+const EPOCH_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+/**
+ * Unique, not secret: the time it was made and 52 random bits. Math.random rather than node:crypto,
+ * which the agent's service process does not load otherwise (docs/performance.md, "Agent").
+ */
+function newEpoch(): string {
+  const random = Math.floor(Math.random() * 2 ** 52).toString(36);
+  return `${Date.now().toString(36)}-${random}`;
 }
 
 function syncFile(file: string): void {

@@ -2,7 +2,7 @@
  * The runtime and the `dayi agent` command, end to end against a real Mosquitto.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -217,6 +217,30 @@ describe('dayi agent command', () => {
     const c = captureIo();
     expect(await agentCommand(['-c', file], c.io)).toBe(1);
     expect(c.err).toContain(`instrument BLK-1: cannot open its outbox in ${join(blocker, 'BLK-1')}`);
+  });
+
+  it('warns when its config holds the MQTT password and other users may read it', async () => {
+    const yaml = (password: string) =>
+      `agent: { id: a }\nmqtt: { url: "mqtt://127.0.0.1:1", username: a, password: "${password}" }\ninstruments: [ { id: A, inputs: [ { type: simulated } ] } ]\n`;
+    const open = join(root, 'readable.yaml');
+    writeFileSync(open, yaml('plain-password'));
+    chmodSync(open, 0o644);
+    const warned = captureIo();
+    expect(await agentCommand(['calibrate', '-c', open], warned.io)).toBe(2);
+    expect(warned.err).toContain(
+      `${open} holds secrets (mqtt password) and is readable by every local user (mode 0644)`,
+    );
+    // 0600, or the password from the environment: no warning
+    const closed = join(root, 'private.yaml');
+    writeFileSync(closed, yaml('plain-password'), { mode: 0o600 });
+    const env = join(root, 'env.yaml');
+    writeFileSync(env, yaml('${AGENT_PW:-x}'));
+    chmodSync(env, 0o644);
+    for (const f of [closed, env]) {
+      const quiet = captureIo();
+      await agentCommand(['calibrate', '-c', f], quiet.io);
+      expect(quiet.err, f).not.toContain('holds secrets');
+    }
   });
 
   it('--help explains the command; -c is required; unknown subcommands are refused', async () => {

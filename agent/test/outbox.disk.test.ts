@@ -31,10 +31,14 @@ describe('outbox on disk', () => {
     expect(box.pending().map((m) => m.id)).toEqual([a.id, c.id]);
     box.ack(a.id);
     box.ack(a.id); // a repeated PUBACK is harmless
-    expect(box.pending().map((m) => m.payload)).toEqual([{ ...telemetry(3), seq: 2 }]);
+    expect(box.pending().map((m) => m.payload)).toEqual([{ ...telemetry(3), seq: 2, epoch: box.epoch }]);
 
     const again = crashAndReopen(dir);
     expect(again.pending().map((m) => m.id)).toEqual([c.id]);
+    // the epoch stays with the outbox folder: (epoch, seq) names a message for good
+    expect(again.epoch).toBe(box.epoch);
+    expect(box.epoch).toMatch(/^[A-Za-z0-9_-]{1,64}$/);
+    expect(Outbox.open(fresh(), { maxBytes: 1 << 20, fsync: false }).epoch).not.toBe(box.epoch);
     // seq keeps rising across restarts, per kind.
     expect(again.append('telemetry', telemetry(4)).payload.seq).toBe(3);
     expect(again.append('state', state(5)).payload.seq).toBe(2);

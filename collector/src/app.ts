@@ -3,6 +3,7 @@ import { ConfigError } from '@dayi/protocols';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { type Logger, pino } from 'pino';
 import { errorHandler, notFoundHandler } from './api/errors.ts';
+import { harden, serializeRequest, serverOptions } from './api/hardening.ts';
 import httpMetrics from './api/http-metrics.ts';
 import { api } from './api/index.ts';
 import { type Broker, startBroker } from './broker/index.ts';
@@ -33,6 +34,8 @@ export interface DayiHandle {
   ingest: Ingest;
   /** The MQTT port actually listened on (`mqtt.port: 0` picks a free one). */
   mqttPort: number;
+  /** The MQTT over TLS port, when `mqtt.tls` is set. */
+  mqttTlsPort?: number;
 }
 
 declare module 'fastify' {
@@ -106,10 +109,17 @@ export async function build(
   // Per-request lines only when debugging: Prometheus scrapes and platform polls would drown the log.
   const verbose = config.log.level === 'debug' || config.log.level === 'trace';
   const app = Fastify({
-    loggerInstance: log as FastifyBaseLogger,
+    // request URLs are logged with credential-looking query parameters redacted (api/hardening.ts)
+    loggerInstance: log.child({}, { serializers: { req: serializeRequest } }) as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: !verbose }),
+    ...serverOptions(config),
   });
-  app.decorate('dayi', { ctx, ingest, mqttPort: broker.port } satisfies DayiHandle);
+  app.decorate('dayi', {
+    ctx,
+    ingest,
+    mqttPort: broker.port,
+    ...(broker.tlsPort === undefined ? {} : { mqttTlsPort: broker.tlsPort }),
+  } satisfies DayiHandle);
 
   // Late messages leave days dirty; recomputing in the background keeps queries quick.
   const timer = setInterval(() => {
@@ -134,6 +144,7 @@ export async function build(
   try {
     app.setErrorHandler(errorHandler);
     app.setNotFoundHandler(notFoundHandler);
+    harden(app, config);
     await app.register(httpMetrics, { metrics: ctx.metrics });
     await app.register(api, {
       ctx,

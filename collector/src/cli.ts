@@ -3,6 +3,7 @@ import { ConfigError } from '@dayi/protocols';
 import { pino } from 'pino';
 import { build, LOG_REDACT } from './app.ts';
 import { type CollectorConfig, loadCollectorConfig } from './config.ts';
+import { secretFileWarnings } from './config-file.ts';
 import type { CollectorContext } from './context.ts';
 import { createMetrics } from './metrics.ts';
 import { rederive } from './query/index.ts';
@@ -128,10 +129,10 @@ export async function collectorCommand(argv: string[], io: CommandIo = {}): Prom
   if (typeof config === 'number') return config;
   return args.subcommand === 'rederive'
     ? runRederive(config, args.instrument, stdout)
-    : run(config, io, stderr);
+    : run(config, io, stderr, args.config);
 }
 
-async function run(config: CollectorConfig, io: CommandIo, stderr: Out): Promise<number> {
+async function run(config: CollectorConfig, io: CommandIo, stderr: Out, file: string): Promise<number> {
   const stop = io.stopSignal ?? firstSignal();
   let app: Awaited<ReturnType<typeof build>>;
   try {
@@ -149,9 +150,11 @@ async function run(config: CollectorConfig, io: CommandIo, stderr: Out): Promise
     await app.close();
     return 1;
   }
+  const keys = { httpTlsKey: config.http.tls?.key, mqttTlsKey: config.mqtt.tls?.key };
+  for (const warning of secretFileWarnings(file, keys)) app.log.warn(warning);
   const addr = app.server.address();
   const port = addr && typeof addr === 'object' ? addr.port : config.http.port;
-  const base = `http://${hostForUrl(config.http.host)}:${port}`;
+  const base = `${config.http.tls ? 'https' : 'http'}://${hostForUrl(config.http.host)}:${port}`;
   app.log.info(
     {
       api: `${base}/v1`,

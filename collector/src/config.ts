@@ -1,5 +1,14 @@
 import { bytes, duration, instrumentId, loadConfigFile, parseConfig } from '@dayi/protocols';
 import { z } from 'zod';
+import {
+  agentUsername,
+  connectThrottleSchema,
+  httpTlsSchema,
+  maxClockSkew,
+  mqttTlsSchema,
+  rejectedRetentionSchema,
+  rejectLimitsSchema,
+} from './config-security.ts';
 import { DEFAULT_SERIES_RETENTION_MS, influxConfigSchema, seriesConfigSchema } from './influx/config.ts';
 
 export const ROLES = ['platform', 'manager', 'auditor', 'technician', 'admin'] as const;
@@ -39,66 +48,83 @@ const hostPort = (port: number) =>
     port: z.number().int().min(0).max(65535).default(port),
   });
 
-export const collectorConfigSchema = z.strictObject({
-  http: hostPort(8080).default({ host: '127.0.0.1', port: 8080 }),
-  mqtt: hostPort(1883)
-    .extend({
-      tls: z
-        .object({ port: z.number().int().min(0).max(65535).default(8883), cert: z.string(), key: z.string() })
-        .optional(),
-      /** Largest MQTT packet accepted; bigger ones close the connection. */
-      maxPacketBytes: bytes().default(256 * 1024),
-    })
-    .default({ host: '127.0.0.1', port: 1883, maxPacketBytes: 256 * 1024 }),
-  store: z
-    .object({
-      sqlite: z.string().min(1).default('./data/dayi.sqlite'),
-      /**
-       * `normal`: an acknowledged message survives a crash of the process (kill -9); after a power
-       * loss the last commits may be missing, never corrupted. `full`: it survives power loss too
-       * (fsync at every commit), at about half the ingest rate.
-       */
-      sync: z.enum(['full', 'normal']).default('normal'),
-    })
-    .default({ sqlite: './data/dayi.sqlite', sync: 'normal' }),
-  influx: influxConfigSchema.optional(),
-  series: seriesConfigSchema.default({ retention: DEFAULT_SERIES_RETENTION_MS }),
-  timezone: z
-    .string()
-    .refine((tz) => {
-      try {
-        new Intl.DateTimeFormat('en', { timeZone: tz });
-        return true;
-      } catch {
-        return false;
+export const collectorConfigSchema = z
+  .strictObject({
+    http: hostPort(8080).extend({ tls: httpTlsSchema.optional() }).prefault({}),
+    mqtt: hostPort(1883)
+      .extend({
+        tls: mqttTlsSchema.optional(),
+        /** Largest MQTT packet accepted; bigger ones close the connection. */
+        maxPacketBytes: bytes().default(256 * 1024),
+        maxClockSkew: maxClockSkew(),
+        connectThrottle: connectThrottleSchema.prefault({}),
+        rejects: rejectLimitsSchema.prefault({}),
+      })
+      .prefault({}),
+    store: z
+      .strictObject({
+        sqlite: z.string().min(1).default('./data/dayi.sqlite'),
+        /**
+         * `normal`: an acknowledged message survives a crash of the process (kill -9); after a power
+         * loss the last commits may be missing, never corrupted. `full`: it survives power loss too
+         * (fsync at every commit), at about half the ingest rate.
+         */
+        sync: z.enum(['full', 'normal']).default('normal'),
+        rejected: rejectedRetentionSchema.prefault({}),
+      })
+      .prefault({}),
+    influx: influxConfigSchema.optional(),
+    series: seriesConfigSchema.default({ retention: DEFAULT_SERIES_RETENTION_MS }),
+    timezone: z
+      .string()
+      .refine((tz) => {
+        try {
+          new Intl.DateTimeFormat('en', { timeZone: tz });
+          return true;
+        } catch {
+          return false;
+        }
+      }, 'unknown IANA time zone')
+      .default('Asia/Shanghai'),
+    idleDays: z.number().int().min(1).max(3650).default(90),
+    offlineAfter: duration().default(5 * 60_000),
+    apiKeys: z
+      .array(
+        z.strictObject({
+          name: z.string().min(1),
+          key: z.string().min(16, 'API keys need at least 16 characters'),
+          role: z.enum(ROLES),
+        }),
+      )
+      .default([]),
+    agents: z
+      .array(
+        z.strictObject({
+          username: agentUsername,
+          /** Optional only for agents that authenticate with a certificate (mqtt.tls.ca). */
+          password: z.string().min(8, 'agent passwords need at least 8 characters').optional(),
+          instruments: z.array(instrumentId).min(1),
+        }),
+      )
+      .default([]),
+    instruments: z.array(instrumentSchema).default([]),
+    log: z
+      .object({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      })
+      .default({ level: 'info' }),
+  })
+  .superRefine((c, ctx) => {
+    c.agents.forEach((a, i) => {
+      if (a.password === undefined && !c.mqtt.tls?.ca) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['agents', i, 'password'],
+          message: 'required unless agents authenticate with certificates (mqtt.tls.ca)',
+        });
       }
-    }, 'unknown IANA time zone')
-    .default('Asia/Shanghai'),
-  idleDays: z.number().int().min(1).max(3650).default(90),
-  offlineAfter: duration().default(5 * 60_000),
-  apiKeys: z
-    .array(
-      z.strictObject({
-        name: z.string().min(1),
-        key: z.string().min(16, 'API keys need at least 16 characters'),
-        role: z.enum(ROLES),
-      }),
-    )
-    .default([]),
-  agents: z
-    .array(
-      z.strictObject({
-        username: z.string().min(1),
-        password: z.string().min(8, 'agent passwords need at least 8 characters'),
-        instruments: z.array(instrumentId).min(1),
-      }),
-    )
-    .default([]),
-  instruments: z.array(instrumentSchema).default([]),
-  log: z
-    .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
-    .default({ level: 'info' }),
-});
+    });
+  });
 
 export type CollectorConfig = z.infer<typeof collectorConfigSchema>;
 /** What `build()` accepts: the YAML shape before defaults (durations as `5m` or ms). */

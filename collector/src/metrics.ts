@@ -14,14 +14,30 @@ export function createMetrics() {
     }),
     rejected: new Counter({
       name: 'dayi_mqtt_rejected_total',
-      help: 'MQTT messages rejected, by reason class (invalid_topic, invalid_payload, not_authorized, too_large)',
+      help: 'MQTT messages rejected, by reason class (invalid_topic, invalid_payload, not_authorized, too_large, future_ts)',
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
     connects: new Counter({
       name: 'dayi_mqtt_connects_total',
-      help: 'MQTT CONNECT attempts by result (accepted, bad_credentials, identifier_rejected)',
+      help: 'MQTT CONNECT attempts by result (accepted, bad_credentials, identifier_rejected, not_authorized, throttled, banned)',
       labelNames: ['result'] as const,
+      registers: [registry],
+    }),
+    rejectedUnstored: new Counter({
+      name: 'dayi_mqtt_rejected_unstored_total',
+      help: "Refused publishes over their agent's mqtt.rejects.perMinute: counted here, not kept in the rejected table",
+      registers: [registry],
+    }),
+    rejectDisconnects: new Counter({
+      name: 'dayi_mqtt_reject_disconnects_total',
+      help: 'Clients disconnected for sending refused publishes beyond mqtt.rejects.disconnectAfter',
+      registers: [registry],
+    }),
+    seqRestarts: new Counter({
+      name: 'dayi_seq_restarts_total',
+      help: 'Agents whose seq started again (a lost outbox), by kind and cause (epoch_changed, seq_reused)',
+      labelNames: ['kind', 'cause'] as const,
       registers: [registry],
     }),
     clients: new Gauge({ name: 'dayi_mqtt_clients', help: 'Connected MQTT clients', registers: [registry] }),

@@ -61,7 +61,7 @@ describe('broker: storage failure', () => {
     try {
       c.ctx.db.exec(`CREATE TRIGGER disk_full BEFORE INSERT ON messages WHEN NEW.instrument_id = 'NMR-2'
         BEGIN SELECT RAISE(ABORT, 'database or disk is full (simulated)'); END`);
-      const a = await connectAgent(c, AGENT_A, { clientId: 'agent-a-1', reconnectPeriod: 100 });
+      const a = await connectAgent(c, AGENT_A, { clientId: 'agent-a:1', reconnectPeriod: 100 });
       const pubacks: number[] = [];
       a.on('packetreceive', (p) => {
         if (p.cmd === 'puback' && p.messageId !== undefined) pubacks.push(p.messageId);
@@ -159,6 +159,7 @@ describe('broker: kill -9 right after the PUBACKs', () => {
     const a = await mqtt.connectAsync({
       host: '127.0.0.1',
       port,
+      clientId: `${AGENT_A.username}:kill`,
       username: AGENT_A.username,
       password: AGENT_A.password,
       reconnectPeriod: 0,

@@ -242,7 +242,7 @@ describe('broker: publishes through MQTT land durably in the ledger', () => {
 
   it('records the will of an agent that vanished as an offline status', async () => {
     const a = await agent(AGENT_A, {
-      clientId: 'nmr1-session',
+      clientId: 'agent-a:nmr1-session',
       will: {
         topic: 'dayi/v1/NMR-1/status',
         payload: Buffer.from(

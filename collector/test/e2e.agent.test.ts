@@ -4,6 +4,7 @@
  * figures a user reads over HTTP. The agent also carries an instrument the collector does not
  * authorize for its credentials: that one is refused, the authorized one goes on (fail one, not all).
  */
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAgentConfig } from '@dayi/agent/config.ts';
 import { type RunningAgent, startAgent } from '@dayi/agent/runtime.ts';
@@ -232,5 +233,43 @@ instruments:
     expect(metricSum(metrics, 'dayi_mqtt_messages_total', { outcome: 'duplicate' }), 'duplicates').toBe(0);
     expect(metricSum(metrics, 'dayi_mqtt_messages_total', { outcome: 'rejected' }), 'rejected').toBe(0);
     expect(rejectedTopics().filter((t) => !t.startsWith(`dayi/v1/${THEIRS}/`))).toEqual([]);
+    // one outbox, one epoch: no restart
+    expect(collector.app.dayi.ctx.db.prepare('SELECT COUNT(*) AS n FROM seq_restarts').get()).toEqual({
+      n: 0,
+    });
+  }, 90_000);
+
+  it('an agent whose outbox folder is lost starts seq again: nothing of it is dropped, the restart is recorded', async () => {
+    const before = telemetrySeqs(MINE);
+    rmSync(outbox, { recursive: true, force: true }); // a reinstalled PC
+    agent = await startAgent(agentConfig(), { log: pino({ level: 'silent' }) });
+    await waitFor(
+      `telemetry of ${MINE} from the new outbox (seq 1, 2, 3 again)`,
+      async () => telemetrySeqs(MINE),
+      (s) => s.length >= before.length + 3,
+      30_000,
+    );
+    await agent.stop();
+    agent = undefined;
+    const seqs = telemetrySeqs(MINE);
+    // the old messages are all there, and the new run's 1, 2, 3… beside them
+    expect(seqs.filter((q) => q <= 3).length).toBeGreaterThanOrEqual(before.filter((q) => q <= 3).length + 3);
+    const restarts = collector.app.dayi.ctx.db
+      .prepare(
+        `SELECT kind, seq, cause, epoch IS NOT NULL AND previous_epoch IS NOT NULL AND epoch <> previous_epoch AS new_epoch,
+           gap_from IS NOT NULL AS has_gap_from, username FROM seq_restarts WHERE instrument_id = ?`,
+      )
+      .all(MINE);
+    expect(restarts).toContainEqual({
+      kind: 'telemetry',
+      seq: 1,
+      cause: 'epoch_changed',
+      new_epoch: 1,
+      has_gap_from: 1,
+      username: AGENT.username,
+    });
+    const metrics = await fetchMetrics(collector.baseUrl);
+    expect(metricSum(metrics, 'dayi_seq_restarts_total', { kind: 'telemetry' })).toBe(1);
+    expect(metricSum(metrics, 'dayi_mqtt_messages_total', { outcome: 'duplicate' }), 'duplicates').toBe(0);
   }, 90_000);
 });

@@ -29,7 +29,10 @@ describe('ingest: the ledger transaction', () => {
 
   beforeEach(() => {
     tmp = tempDir();
-    ctx = makeContext(`${tmp.dir}/dayi.sqlite`);
+    // messages here arrive at T0 + 10 min with event times up to a day later: no clock skew check
+    ctx = makeContext(`${tmp.dir}/dayi.sqlite`, {
+      mqtt: { host: '127.0.0.1', port: 0, maxClockSkew: '3d' },
+    });
     ingest = createIngest(ctx);
   });
   afterEach(async () => {
@@ -63,12 +66,12 @@ describe('ingest: the ledger transaction', () => {
     expect(one('SELECT id, quota_hours FROM instruments')).toEqual({ id: 'NMR-1', quota_hours: 1400 });
   });
 
-  it('drops duplicates by (instrument, kind, seq), also inside one batch, changing nothing else', async () => {
+  it('drops duplicates by (instrument, kind, seq, ts), also inside one batch, changing nothing else', async () => {
     const a = msg('dayi/v1/NMR-1/state', state(7, T0));
-    const b = msg('dayi/v1/NMR-1/state', state(7, T0 + 5 * MIN, 'off'));
-    const outcomes = await Promise.all([ingest.submit(a), ingest.submit(b)]);
+    const again = msg('dayi/v1/NMR-1/state', { ...state(7, T0), source: 'replayed' });
+    const outcomes = await Promise.all([ingest.submit(a), ingest.submit(again)]);
     expect(outcomes.map((o) => o.outcome)).toEqual(['accepted', 'duplicate']);
-    expect(outcomes[1]!.reason).toMatch(/seq 7 of NMR-1 is already in the ledger/);
+    expect(outcomes[1]!.reason).toMatch(/seq 7 of NMR-1 with ts \d+ is already in the ledger/);
     expect((await ingest.submit(a)).outcome).toBe('duplicate');
     expect(one('SELECT COUNT(*) AS n FROM messages')).toEqual({ n: 1 });
     expect(one('SELECT COUNT(*) AS n FROM observations')).toEqual({ n: 1 });
@@ -235,13 +238,25 @@ describe('ingest: the ledger transaction', () => {
       client_id: 'c1',
       bytes: 9,
     });
-    expect(rows.at(-1)!.bytes).toBe(64 * 1024);
+    // bounded excerpts: 256 bytes of a 70 KiB payload, with its size
+    expect(rows.at(-1)!.bytes).toBe(256);
     const text = await ctx.metrics.registry.metrics();
     expect(text).toContain('dayi_mqtt_rejected_total{reason="invalid_payload"} 4');
     expect(text).toContain('dayi_mqtt_rejected_total{reason="invalid_topic"} 1');
     expect(text).toContain('dayi_mqtt_rejected_total{reason="not_authorized"} 1');
     expect(text).toContain('dayi_mqtt_rejected_total{reason="too_large"} 1');
     expect(text).toContain('dayi_mqtt_messages_total{kind="unknown",outcome="rejected"} 1');
+  });
+
+  it('deletes rejected rows older than store.rejected.maxAge at start', async () => {
+    const day = 86_400_000;
+    const now = Date.now();
+    await ingest.submit(msg('dayi/v1/NMR-1/state', 'old', { receivedAt: now - 40 * day }));
+    await ingest.submit(msg('dayi/v1/NMR-1/state', 'recent', { receivedAt: now - day }));
+    expect(one('SELECT COUNT(*) AS n FROM rejected')).toEqual({ n: 2 });
+    await ingest.close();
+    ingest = createIngest(ctx); // a restart: pruned at once, then hourly
+    expect(all('SELECT payload_bytes FROM rejected')).toEqual([{ payload_bytes: 6 }]);
   });
 
   it('tells listeners about accepted messages after commit, and stops when unsubscribed', async () => {

@@ -64,11 +64,13 @@ describe('store migrations', () => {
     expect(obs.map((o) => o.ts)).toEqual([1000, 1001, 1002, 1003, 1004]);
     expect(obs.map((o) => o.message_id)).toEqual([5, 4, 3, 2, 1]);
 
-    // duplicates by (instrument, kind, seq) are still refused, status messages (no seq) never are
+    // duplicates by (instrument, kind, seq, ts) are refused; a seq reused with another ts (an agent
+    // that lost its outbox) is kept; status messages (no seq) never are duplicates
     const again = db.prepare(
       'INSERT OR IGNORE INTO messages (instrument_id, kind, seq, ts, received_at, payload) VALUES (?, ?, ?, ?, ?, ?)',
     );
-    expect(again.run('NMR-1', 'telemetry', 3, 9, 9, '{}').changes).toBe(0);
+    expect(again.run('NMR-1', 'telemetry', 3, 1003, 9, '{}').changes).toBe(0);
+    expect(again.run('NMR-1', 'telemetry', 3, 9, 9, '{}').changes).toBe(1);
     expect(again.run('NMR-1', 'status', null, 9, 9, '{}').changes).toBe(1);
     // an instrument's messages are found through an index, not by reading the whole ledger
     const plan = db

@@ -34,8 +34,12 @@ const metricsArb = fc.oneof(
   fc.constantFrom(null, [], 'x', 1),
 );
 const stateArb = fc.oneof(fc.constantFrom(...STATES), fc.constantFrom('RUNNING', 'unknown', '', null, 1));
+const epochArb = fc.oneof(
+  fc.stringMatching(/^[A-Za-z0-9_-]{1,64}$/),
+  fc.constantFrom('', 'x'.repeat(65), 'a b', 'ü', 7, null),
+);
 const telemetryLike = fc.record(
-  { ts: tsArb, seq: seqArb, metrics: metricsArb, state: stateArb, extra: fc.anything() },
+  { ts: tsArb, seq: seqArb, metrics: metricsArb, state: stateArb, epoch: epochArb, extra: fc.anything() },
   { requiredKeys: [] },
 );
 
@@ -72,6 +76,7 @@ describe('telemetry fast path', () => {
           },
         ),
         state: fc.constantFrom(...STATES),
+        epoch: fc.stringMatching(/^[A-Za-z0-9_-]{1,64}$/),
       },
       { requiredKeys: ['ts', 'seq', 'metrics'] },
     );

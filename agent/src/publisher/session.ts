@@ -25,9 +25,31 @@ export interface SessionOptions {
   inflightWindow?: number;
 }
 
-/** MQTT client id: stable per agent and instrument, so the broker keeps one session each. */
-export function clientIdFor(agentId: string, instrumentId: string): string {
-  return `dayi-${agentId}-${instrumentId}`;
+/**
+ * MQTT client id: stable per agent and instrument, so the broker keeps one session each, and under
+ * the agent's MQTT username (`<username>:<instrument id>`): the collector accepts only client ids
+ * that are the username or start with `<username>:` or `<username>/`, so that no agent can take
+ * over another's session.
+ */
+export function clientIdFor(username: string, instrumentId: string): string {
+  return `${username}:${instrumentId}`;
+}
+
+/**
+ * The name the broker knows this agent by: `mqtt.username` (or the user in `mqtt.url`), else the
+ * CN of the client certificate (mutual TLS), else `agent.id`.
+ */
+export function mqttIdentity(m: MqttConfig, agentId: string): string {
+  if (m.username !== undefined) return m.username;
+  const user = new URL(m.url).username;
+  if (user !== '') return decodeURIComponent(user);
+  if (m.cert) {
+    // node:crypto only for an agent with a certificate (the service process does not load it otherwise)
+    const { X509Certificate } = process.getBuiltinModule('node:crypto');
+    const cn = /(?:^|\n)CN=([^\n]+)/.exec(new X509Certificate(readFileSync(m.cert)).subject)?.[1];
+    if (cn) return cn;
+  }
+  return agentId;
 }
 
 /**
@@ -59,7 +81,7 @@ export class InstrumentSession {
     const { mqtt: m, agentId, instrumentId } = this.opts;
     const options: IClientOptions = {
       protocolVersion: 4,
-      clientId: clientIdFor(agentId, instrumentId),
+      clientId: clientIdFor(mqttIdentity(m, agentId), instrumentId),
       clean: false,
       keepalive: Math.max(1, Math.round(m.keepalive / 1000)),
       reconnectPeriod: this.backoff,

@@ -32,6 +32,14 @@ export const ERROR_CODES = {
     status: 503,
     description: 'The series store cannot answer now (InfluxDB unreachable or failing); try again later.',
   },
+  invalid_url: {
+    status: 400,
+    description: 'The URL or request is malformed (e.g. bad percent-encoding).',
+  },
+  request_too_large: {
+    status: 431,
+    description: 'The request line and headers are larger than the server accepts (16 KiB).',
+  },
 } as const satisfies Record<string, { status: number; description: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -76,6 +84,11 @@ export function classifyError(err: FastifyError | ApiError | Error): { code: Err
     return { code: VALIDATION_CODE[fe.validationContext] ?? 'invalid_query', message: err.message };
   }
   switch (fe.code) {
+    // a path outside the served folder (`/docs/static/..`): nothing is there to find
+    case 'FST_STATIC_FORBIDDEN_PATH':
+      return { code: 'not_found', message: 'no such file' };
+    case 'FST_ERR_BAD_URL':
+      return { code: 'invalid_url', message: `url: ${err.message.slice(0, 300)}` };
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return { code: 'unsupported_media_type', message: 'body must be application/json' };
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
@@ -94,6 +107,7 @@ export function classifyError(err: FastifyError | ApiError | Error): { code: Err
   }
   if (fe.statusCode === 400) return { code: 'invalid_body', message: err.message };
   if (fe.statusCode === 404) return { code: 'not_found', message: err.message };
+  if (fe.statusCode === 403) return { code: 'forbidden', message: err.message };
   if (fe.statusCode === 415) return { code: 'unsupported_media_type', message: err.message };
   if (fe.statusCode === 413) return { code: 'payload_too_large', message: err.message };
   return { code: 'internal', message: 'internal error' };

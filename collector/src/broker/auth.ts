@@ -6,12 +6,27 @@ import type { CollectorConfig } from '../config.ts';
 export interface Agent {
   username: string;
   instruments: ReadonlySet<string>;
-  digest: Buffer;
+  /** null: the agent has no password and connects only with a certificate (mqtt.tls.ca). */
+  digest: Buffer | null;
 }
 
 export interface Authenticator {
   /** The agent when username and password match, else null. Takes the same time either way. */
   verify(username: string | undefined, password: Buffer | undefined): Promise<Agent | null>;
+  /** The agent named by a verified client certificate's CN, else null. */
+  byCertificate(commonName: string): Agent | null;
+}
+
+/**
+ * Does `clientId` belong to `username`? It must be the username itself or start with the username
+ * and `:` or `/` (usernames contain neither: config-security.ts). So no agent can take over,
+ * resume or disconnect another agent's session, whatever client id it picks.
+ */
+export function clientIdBelongsTo(username: string, clientId: string): boolean {
+  if (!clientId.startsWith(username)) return false;
+  if (clientId.length === username.length) return true;
+  const sep = clientId[username.length];
+  return sep === ':' || sep === '/';
 }
 
 /**
@@ -31,7 +46,7 @@ export async function createAuthenticator(agents: CollectorConfig['agents']): Pr
     byUsername.set(a.username, {
       username: a.username,
       instruments: new Set(a.instruments),
-      digest: digestOf(a.password),
+      digest: a.password === undefined ? null : digestOf(a.password),
     });
   }
   // Unknown usernames are checked against a digest nobody knows, so timing does not tell which exist.
@@ -40,7 +55,10 @@ export async function createAuthenticator(agents: CollectorConfig['agents']): Pr
     async verify(username, password) {
       const agent = username === undefined ? undefined : byUsername.get(username);
       const ok = timingSafeEqual(digestOf(password ?? Buffer.alloc(0)), agent?.digest ?? nobody);
-      return ok && agent && password !== undefined ? agent : null;
+      return ok && agent?.digest && password !== undefined ? agent : null;
+    },
+    byCertificate(commonName) {
+      return byUsername.get(commonName) ?? null;
     },
   };
 }

@@ -1,13 +1,18 @@
-import { readFileSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer, isIPv6, type Server, type Socket } from 'node:net';
 import type { Writable } from 'node:stream';
-import { createServer as createTlsServer } from 'node:tls';
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { parseTopic, RETAINED_KINDS } from '@dayi/protocols';
 import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes';
 import type { CollectorContext } from '../context.ts';
 import type { Ingest, IngestOutcome } from '../ingest/index.ts';
-import { type Agent, createAuthenticator, maySubscribe } from './auth.ts';
+import { pem } from '../pem.ts';
+import { type Agent, clientIdBelongsTo, createAuthenticator, maySubscribe } from './auth.ts';
+import { createLogSummary } from './log-summary.ts';
 import { type RetainedStore, reseedRetained } from './retained.ts';
+import { createConnectThrottle } from './throttle.ts';
+
+/** Refusals of one kind logged one by one per minute; the rest go into the minute's summary. */
+const LOG_FIRST_PER_MINUTE = 10;
 
 /**
  * Where refused, duplicate and invalid publishes are parked after their PUBACK: MQTT 3.1.1 has no
@@ -38,6 +43,21 @@ export async function startBroker(ctx: CollectorContext, ingest: Ingest): Promis
   const authenticator = await createAuthenticator(config.agents);
   const agents = new WeakMap<Client, Agent>();
   const emptyIdWithSession = new WeakSet<Client>();
+  // An empty client id with clean session: Aedes makes one up, which the broker puts under the agent.
+  const idAssigned = new WeakSet<Client>();
+  const throttle = createConnectThrottle(config.mqtt.connectThrottle);
+  // CONNECTs held for a backed-off username: dropped at shutdown (their sockets are closed anyway)
+  const held = new Set<NodeJS.Timeout>();
+  const connectLog = createLogSummary(log, {
+    everyMs: 60_000,
+    firstLines: LOG_FIRST_PER_MINUTE,
+    message: 'MQTT CONNECTs refused in the last minute (the first ones were logged one by one)',
+  });
+  const tooLargeLog = createLogSummary(log, {
+    everyMs: 60_000,
+    firstLines: LOG_FIRST_PER_MINUTE,
+    message: 'MQTT packets over mqtt.maxPacketBytes in the last minute (connections closed)',
+  });
   // Publishes handed to ingest and not settled yet: shutdown waits for them.
   let inflight = 0;
   let drained: (() => void) | null = null;
@@ -52,41 +72,117 @@ export async function startBroker(ctx: CollectorContext, ingest: Ingest): Promis
       // MQTT-3.1.3-8: an empty client id needs clean session 1 (and is not allowed at all in 3.1).
       if (packet.clientId === '' && (!packet.clean || packet.protocolVersion === 3)) {
         emptyIdWithSession.add(client);
-      }
+      } else if (packet.clientId === '') idAssigned.add(client);
       callback(null, true);
     },
 
     authenticate(client, username, password, callback) {
+      const address = addressOf(client);
+      const refuse = (
+        result: string,
+        returnCode: 2 | 3 | 4 | 5,
+        message: string,
+        detail: Record<string, unknown> = {},
+      ) => {
+        metrics.connects.inc({ result });
+        connectLog.note(result, address, username, () =>
+          log.warn(
+            {
+              username: username?.slice(0, 128) ?? null,
+              clientId: client.id.slice(0, 128),
+              address,
+              returnCode,
+              ...detail,
+            },
+            `MQTT CONNECT refused: ${message}`,
+          ),
+        );
+        callback(refusal(returnCode, message), null);
+      };
       if (emptyIdWithSession.has(client)) {
-        metrics.connects.inc({ result: 'identifier_rejected' });
-        log.warn('MQTT CONNECT refused: empty client id with clean session 0 (MQTT-3.1.3-8)');
-        return callback(refusal(2, 'identifier rejected: an empty client id needs clean session'), null);
+        return refuse(
+          'identifier_rejected',
+          2,
+          'identifier rejected: an empty client id needs clean session (MQTT-3.1.3-8)',
+        );
       }
-      authenticator.verify(username, password).then(
-        (agent) => {
-          if (!agent) {
-            metrics.connects.inc({ result: 'bad_credentials' });
-            log.warn(
-              { username: username?.slice(0, 128) ?? null, clientId: client.id.slice(0, 128) },
-              'MQTT CONNECT refused: bad username or password',
+      const decision = throttle.check(address, username, ctx.now());
+      if (decision.action === 'refuse') {
+        return refuse(
+          decision.why === 'banned' ? 'banned' : 'throttled',
+          3,
+          decision.why === 'banned'
+            ? 'server unavailable: this agent was disconnected for refused publishes; try later'
+            : 'server unavailable: too many failed CONNECTs; try later',
+          { throttledBy: decision.why },
+        );
+      }
+      if (decision.action === 'hold') {
+        // Backed-off username: the CONNACK waits, so guesses come slowly and the real agent gets in.
+        const release = throttle.hold(username!, ctx.now());
+        const timer = setTimeout(() => {
+          held.delete(timer);
+          release();
+          if (!client.closed) identify();
+        }, decision.ms);
+        held.add(timer);
+        return;
+      }
+      identify();
+
+      function identify(): void {
+        const commonName = certificateName(client);
+        if (commonName !== null) {
+          // A verified agent certificate: its CN is the username; a CONNECT username must agree.
+          const agent = authenticator.byCertificate(commonName);
+          if (!agent || (username !== undefined && username !== commonName)) {
+            throttle.failed(address, commonName, ctx.now());
+            refuse(
+              'not_authorized',
+              5,
+              agent
+                ? 'not authorized: the username is not the certificate CN'
+                : 'not authorized: the certificate CN is no agent',
+              { commonName: commonName.slice(0, 128) },
             );
-            return callback(
-              username === undefined
-                ? refusal(5, 'not authorized: anonymous clients are not allowed')
-                : refusal(4, 'bad user name or password'),
-              null,
-            );
+            return;
           }
-          agents.set(client, agent);
-          metrics.connects.inc({ result: 'accepted' });
-          log.info({ username: agent.username, clientId: client.id }, 'MQTT agent connected');
-          callback(null, true);
-        },
-        (err: unknown) => {
-          log.error({ err }, 'MQTT authentication failed');
-          callback(refusal(3, 'server unavailable'), null);
-        },
-      );
+          admit(agent);
+          return;
+        }
+        authenticator.verify(username, password).then(
+          (agent) => {
+            if (client.closed) return;
+            if (!agent) {
+              throttle.failed(address, username, ctx.now());
+              return username === undefined
+                ? refuse('bad_credentials', 5, 'not authorized: anonymous clients are not allowed')
+                : refuse('bad_credentials', 4, 'bad user name or password');
+            }
+            admit(agent);
+          },
+          (err: unknown) => {
+            log.error({ err }, 'MQTT authentication failed');
+            callback(refusal(3, 'server unavailable'), null);
+          },
+        );
+      }
+
+      function admit(agent: Agent): void {
+        if (idAssigned.has(client)) client.id = `${agent.username}:${client.id}`;
+        else if (!clientIdBelongsTo(agent.username, client.id)) {
+          refuse(
+            'identifier_rejected',
+            2,
+            `identifier rejected: a client id of agent ${agent.username} is "${agent.username}" or starts with "${agent.username}:" or "${agent.username}/"`,
+          );
+          return;
+        }
+        agents.set(client, agent);
+        metrics.connects.inc({ result: 'accepted' });
+        log.info({ username: agent.username, clientId: client.id }, 'MQTT agent connected');
+        callback(null, true);
+      }
     },
 
     authorizePublish(client, packet, callback) {
@@ -114,6 +210,7 @@ export async function startBroker(ctx: CollectorContext, ingest: Ingest): Promis
           if (err) return callback(err); // no PUBACK: Aedes closes the connection, the agent retries
           steer(packet, outcome!);
           callback(null);
+          if (outcome!.abusive && client) disconnectAbusive(client, agent);
         },
       );
     },
@@ -128,6 +225,22 @@ export async function startBroker(ctx: CollectorContext, ingest: Ingest): Promis
       callback(null, null);
     },
   });
+
+  /** An agent that keeps sending refused publishes: closed after this PUBACK, kept out for a while. */
+  function disconnectAbusive(client: Client, agent: Agent | undefined): void {
+    metrics.rejectDisconnects.inc();
+    const banned = agent ? throttle.ban(agent.username, config.mqtt.rejects.banFor, ctx.now()) : 0;
+    log.warn(
+      {
+        username: agent?.username ?? null,
+        clientId: client.id.slice(0, 128),
+        disconnectAfter: config.mqtt.rejects.disconnectAfter,
+        refusedForMs: banned,
+      },
+      'MQTT client disconnected: it keeps sending refused publishes (mqtt.rejects)',
+    );
+    setImmediate(() => client.close());
+  }
 
   aedes.on('client', () => metrics.clients.set(aedes.connectedClients));
   aedes.on('clientDisconnect', (client) => {
@@ -157,9 +270,12 @@ export async function startBroker(ctx: CollectorContext, ingest: Ingest): Promis
     const client = aedes.handle(socket);
     limitPacketSize(client, config.mqtt.maxPacketBytes, (length) => {
       metrics.rejected.inc({ reason: 'too_large' });
-      log.warn(
-        { clientId: client.id, length, maxPacketBytes: config.mqtt.maxPacketBytes },
-        'MQTT packet larger than mqtt.maxPacketBytes: connection closed',
+      const address = socket.remoteAddress ?? 'unknown';
+      tooLargeLog.note('too_large', address, agents.get(client)?.username, () =>
+        log.warn(
+          { clientId: client.id, address, length, maxPacketBytes: config.mqtt.maxPacketBytes },
+          'MQTT packet larger than mqtt.maxPacketBytes: connection closed',
+        ),
       );
     });
   };
@@ -173,11 +289,17 @@ export async function startBroker(ctx: CollectorContext, ingest: Ingest): Promis
     const port = await listen(tcp, config.mqtt.port, config.mqtt.host, 'mqtt.port');
     let tlsPort: number | undefined;
     if (config.mqtt.tls) {
+      const t = config.mqtt.tls;
       const tls = createTlsServer(
         {
-          cert: pem(config.mqtt.tls.cert, 'mqtt.tls.cert'),
-          key: pem(config.mqtt.tls.key, 'mqtt.tls.key'),
+          cert: pem(t.cert, 'mqtt.tls.cert'),
+          key: pem(t.key, 'mqtt.tls.key'),
           noDelay: true,
+          // Agent certificates: asked for when a CA is configured, required only if so configured;
+          // an agent without one (or with one the CA did not sign) logs in with its password.
+          ...(t.ca
+            ? { ca: pem(t.ca, 'mqtt.tls.ca'), requestCert: true, rejectUnauthorized: t.requireClientCert }
+            : {}),
         },
         handle,
       );
@@ -204,6 +326,10 @@ export async function startBroker(ctx: CollectorContext, ingest: Ingest): Promis
     const stopped = servers.map(
       (s) => new Promise<void>((resolve) => (s.listening ? s.close(() => resolve()) : resolve())),
     );
+    connectLog.close();
+    tooLargeLog.close();
+    for (const timer of held) clearTimeout(timer);
+    held.clear();
     await new Promise<void>((resolve) => aedes.close(() => resolve()));
     for (const socket of sockets) socket.destroy();
     // wills of the clients just closed go through ingest too: let them land before the store closes
@@ -226,6 +352,33 @@ function steer(packet: PublishPacket, outcome: IngestOutcome): void {
   }
 }
 
+/** The source a CONNECT is throttled by: the IP address, or the /64 of an IPv6 address. */
+function addressOf(client: Client): string {
+  const raw = (client.conn as Partial<Socket> | undefined)?.remoteAddress ?? 'unknown';
+  const address = raw.startsWith('::ffff:') ? raw.slice(7) : raw;
+  if (!isIPv6(address)) return address;
+  // one host is given a whole /64 as a rule: per address, an attacker would have 2^64 of them
+  const full = expandIPv6(address);
+  return `${full.slice(0, 4).join(':')}::/64`;
+}
+
+function expandIPv6(address: string): string[] {
+  const [head = '', tail = ''] = address.split('::');
+  const h = head ? head.split(':') : [];
+  const t = tail ? tail.split(':') : [];
+  const missing = address.includes('::') ? 8 - h.length - t.length : 0;
+  return [...h, ...Array<string>(Math.max(0, missing)).fill('0'), ...t];
+}
+
+/** The CN of the client certificate the TLS listener verified against mqtt.tls.ca, else null. */
+function certificateName(client: Client): string | null {
+  const conn = client.conn as Partial<TLSSocket> | undefined;
+  if (!conn || typeof conn.getPeerCertificate !== 'function' || !conn.authorized) return null;
+  const cn = conn.getPeerCertificate().subject?.CN;
+  const name = Array.isArray(cn) ? cn[0] : cn;
+  return typeof name === 'string' && name.length > 0 ? name : null;
+}
+
 function refusal(returnCode: 2 | 3 | 4 | 5, message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
 }
@@ -241,15 +394,6 @@ function listen(server: Server, port: number, host: string, key: string): Promis
       resolve(typeof address === 'object' && address ? address.port : port);
     });
   });
-}
-
-function pem(value: string, key: string): Buffer {
-  if (value.includes('-----BEGIN')) return Buffer.from(value);
-  try {
-    return readFileSync(value);
-  } catch (err) {
-    throw new Error(`${key}: cannot read ${value}: ${(err as Error).message}`);
-  }
 }
 
 interface PacketParser {

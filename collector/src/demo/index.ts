@@ -98,7 +98,7 @@ async function startCollector(dir: string, secrets: Secrets, httpPort: number, m
 /** Publishes the fleet's history through the broker, as an agent replaying its outbox would. */
 async function backfill(mqttPort: number, secrets: Secrets, days: number, now: number): Promise<number> {
   const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, {
-    clientId: 'demo-history',
+    clientId: 'demo-agent:history',
     username: 'demo-agent',
     password: secrets.agentPassword,
     protocolVersion: 4,

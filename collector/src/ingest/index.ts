@@ -1,5 +1,6 @@
 import type { CollectorContext } from '../context.ts';
 import { createLedgerWriter, type LedgerItem, type LedgerResult } from './ledger.ts';
+import { createRejectLimiter } from './rejects.ts';
 import type {
   CommittedListener,
   CommittedMessage,
@@ -21,11 +22,17 @@ export type {
 } from './types.ts';
 export { validateMessage } from './validate.ts';
 
+/** How often refused publishes that were only counted are summed up in the log. */
+export const REJECT_SUMMARY_EVERY_MS = 60_000;
+/** How often `rejected` rows older than store.rejected.maxAge are deleted. */
+export const REJECTED_PRUNE_EVERY_MS = 3_600_000;
+
 /** A batch is committed at the latest when it holds this many messages. */
 export const MAX_BATCH = 1000;
 
 interface Pending extends LedgerItem {
   done: IngestCallback;
+  abusive?: true;
 }
 
 /**
@@ -37,6 +44,28 @@ interface Pending extends LedgerItem {
 export function createIngest(ctx: CollectorContext): Ingest {
   const { db, metrics, log } = ctx;
   const ledger = createLedgerWriter(db, ctx.config);
+  const limiter = createRejectLimiter(ctx.config.mqtt.rejects);
+  const validateOptions = { maxClockSkew: ctx.config.mqtt.maxClockSkew };
+  const summary = setInterval(() => {
+    for (const { key, suppressed } of limiter.drainSuppressed()) {
+      log.warn(
+        { agent: key, refused: suppressed, perMinute: ctx.config.mqtt.rejects.perMinute },
+        'refused publishes over mqtt.rejects.perMinute: counted, not kept or logged one by one',
+      );
+    }
+  }, REJECT_SUMMARY_EVERY_MS);
+  summary.unref();
+  const prune = () => {
+    try {
+      const n = ledger.pruneRejected(ctx.now());
+      if (n > 0) log.info({ rows: n }, 'rejected: rows older than store.rejected.maxAge deleted');
+    } catch (err) {
+      log.warn({ err }, 'rejected: pruning old rows failed; will retry');
+    }
+  };
+  prune();
+  const pruner = setInterval(prune, REJECTED_PRUNE_EVERY_MS);
+  pruner.unref();
   const listeners = new Set<CommittedListener>();
   let queue: Pending[] = [];
   let scheduled: NodeJS.Immediate | null = null;
@@ -82,9 +111,30 @@ export function createIngest(ctx: CollectorContext): Ingest {
     settle(batch, results, started);
   }
 
+  function reportRestarts(): void {
+    for (const r of ledger.restarts()) {
+      metrics.seqRestarts.inc({ kind: r.kind, cause: r.cause });
+      log.warn(
+        {
+          instrumentId: r.instrumentId,
+          kind: r.kind,
+          seq: r.seq,
+          ts: r.ts,
+          cause: r.cause,
+          epoch: r.epoch,
+          previousEpoch: r.previousEpoch,
+          gapFrom: r.gapFrom,
+          username: r.username,
+        },
+        'agent seq started again (outbox lost?): new messages kept, the restart recorded in seq_restarts',
+      );
+    }
+  }
+
   function settle(batch: readonly Pending[], results: readonly LedgerResult[], started: bigint): void {
     metrics.commitSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
     metrics.commitBatch.observe(batch.length);
+    if (ledger.restarts().length > 0) reportRestarts();
     const committed: CommittedMessage[] = [];
     // counted per batch: a labelled inc() per message costs more than the rest of settling
     const counts = new Map<string, number>();
@@ -98,10 +148,18 @@ export function createIngest(ctx: CollectorContext): Ingest {
       counts.set(key, (counts.get(key) ?? 0) + 1);
       if (!v.ok) {
         metrics.rejected.inc({ reason: v.rejectClass });
-        log.warn(
-          { topic: item.msg.topic.slice(0, 200), clientId: item.msg.clientId, username: item.msg.username },
-          `message ${outcome.outcome}: ${outcome.reason}`,
-        );
+        if (item.keep === false) metrics.rejectedUnstored.inc();
+        else {
+          log.warn(
+            {
+              topic: item.msg.topic.slice(0, 200),
+              clientId: item.msg.clientId?.slice(0, 128),
+              username: item.msg.username,
+            },
+            `message ${outcome.outcome}: ${outcome.reason?.slice(0, 500)}`,
+          );
+        }
+        if (item.abusive) outcome.abusive = true;
       }
       if (c) committed.push(c);
       try {
@@ -141,7 +199,19 @@ export function createIngest(ctx: CollectorContext): Ingest {
       done(new Error('ingest is closed'));
       return;
     }
-    queue.push({ msg, validated: validateMessage(msg), done });
+    const validated = validateMessage(msg, validateOptions);
+    if (validated.ok) queue.push({ msg, validated, done });
+    else {
+      // Refused: kept and logged within the agent's rate, beyond it only counted (and acknowledged).
+      const verdict = limiter.take(msg.username ?? `client:${msg.clientId ?? ''}`, msg.receivedAt);
+      queue.push({
+        msg,
+        validated,
+        done,
+        keep: verdict === 'keep',
+        ...(verdict === 'disconnect' ? { abusive: true as const } : {}),
+      });
+    }
     if (queue.length >= MAX_BATCH) flush();
     else schedule();
   }
@@ -168,6 +238,8 @@ export function createIngest(ctx: CollectorContext): Ingest {
     },
     async close(): Promise<void> {
       closed = true;
+      clearInterval(summary);
+      clearInterval(pruner);
       flush();
     },
   };

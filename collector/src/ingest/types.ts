@@ -24,6 +24,11 @@ export interface IngestOutcome {
    * the retained one, so the broker clears `retain` when this is false.
    */
   latest?: boolean;
+  /**
+   * Set on a refused message when its agent keeps sending refused messages far beyond
+   * mqtt.rejects.perMinute: the broker closes that client's connection (after the PUBACK).
+   */
+  abusive?: true;
 }
 
 /** An accepted message, as `onCommitted` listeners receive it after COMMIT. */

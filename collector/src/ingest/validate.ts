@@ -8,7 +8,12 @@ import {
 import type { IncomingMessage } from './types.ts';
 
 /** Reason classes of `dayi_mqtt_rejected_total{reason}`. */
-export type RejectClass = 'invalid_topic' | 'not_authorized' | 'invalid_payload' | 'too_large';
+export type RejectClass = 'invalid_topic' | 'not_authorized' | 'invalid_payload' | 'too_large' | 'future_ts';
+
+export interface ValidateOptions {
+  /** How far ahead of `receivedAt` an event time may be, ms (mqtt.maxClockSkew). */
+  maxClockSkew: number;
+}
 
 export type Validated =
   | {
@@ -42,8 +47,11 @@ function topicOf(text: string): ParsedTopic | null {
   return parsed;
 }
 
-/** Pure check of one message: topic, then authorization, then payload. Never throws. */
-export function validateMessage(msg: IncomingMessage): Validated {
+/** Pure check of one message: topic, then authorization, then payload, then clock. Never throws. */
+export function validateMessage(
+  msg: IncomingMessage,
+  opts: ValidateOptions = { maxClockSkew: Number.POSITIVE_INFINITY },
+): Validated {
   const topic = topicOf(msg.topic);
   if (!topic) {
     return {
@@ -76,5 +84,23 @@ export function validateMessage(msg: IncomingMessage): Validated {
       reason: decoded.reason,
     };
   }
+  const ahead = decoded.payload.ts - msg.receivedAt;
+  if (ahead > opts.maxClockSkew) {
+    // One agent with a wrong clock would otherwise push lastSeen (and its figures) into the future.
+    return {
+      ok: false,
+      outcome: 'rejected',
+      rejectClass: 'future_ts',
+      kind,
+      reason: `ts: ${new Date(decoded.payload.ts).toISOString()} is ${formatAhead(ahead)} ahead of the collector clock (mqtt.maxClockSkew ${formatAhead(opts.maxClockSkew)})`,
+    };
+  }
   return { ok: true, instrumentId, kind, payload: decoded.payload, text: decoded.text };
+}
+
+function formatAhead(ms: number): string {
+  if (ms >= 86_400_000) return `${Math.round(ms / 86_400_000)} d`;
+  if (ms >= 3_600_000) return `${Math.round(ms / 3_600_000)} h`;
+  if (ms >= 60_000) return `${Math.round(ms / 60_000)} min`;
+  return `${Math.round(ms / 1000)} s`;
 }

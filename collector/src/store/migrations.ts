@@ -14,6 +14,8 @@
  * - `daily_usage` + `dirty_days`: per instrument and calendar day, the derived hours; a late message
  *   marks only the days it touches dirty, and they are recomputed from `observations`.
  * - `instruments`: the registry (seeded from config, edited by the API).
+ * - `seq_restarts` (4): an agent whose seq started again (lost outbox, new epoch): read as `data_gap`.
+ * - `seq_epochs` (4): the latest agent epoch per instrument and kind, to tell a new one.
  */
 export const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
   {
@@ -137,7 +139,72 @@ ALTER TABLE dirty_days ADD COLUMN marked_at INTEGER NOT NULL DEFAULT 0;
 `,
   },
   {
-    version: 8,
+    version: 4,
+    name: 'hostile borders: ledger provenance, dedupe by (seq, ts), seq restarts, bounded rejected',
+    sql: `
+-- The authenticated agent that published the message (client_id is what the client chose).
+ALTER TABLE messages ADD COLUMN username TEXT;
+-- A duplicate is the same message: same seq AND same event time. An agent whose seq started again
+-- at 0 (its outbox was lost) reuses seqs with other times: those messages are new and kept.
+DROP INDEX messages_dedupe;
+CREATE UNIQUE INDEX messages_dedupe ON messages (instrument_id, kind, seq, ts);
+-- One row per detected restart of an agent's seq. cause: epoch_changed (the payload's epoch is new)
+-- or seq_reused (a seq seen before came with another ts). gap_from: the latest event time the
+-- collector had of the instrument before (NULL when none): the analytics raise data_gap from it to ts.
+CREATE TABLE seq_restarts (
+  id INTEGER PRIMARY KEY,
+  instrument_id TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  ts INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  epoch TEXT,
+  previous_epoch TEXT,
+  previous_ts INTEGER,
+  gap_from INTEGER,
+  cause TEXT NOT NULL,
+  username TEXT,
+  received_at INTEGER NOT NULL,
+  message_id INTEGER NOT NULL
+);
+CREATE INDEX seq_restarts_by_instrument ON seq_restarts (instrument_id, kind, ts);
+CREATE TABLE seq_epochs (
+  instrument_id TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  epoch TEXT NOT NULL,
+  since_ts INTEGER NOT NULL,
+  PRIMARY KEY (instrument_id, kind)
+) WITHOUT ROWID;
+-- Refused publishes as bounded excerpts; a repeat (same agent, topic and payload: same digest)
+-- counts in its row instead of adding one. Capped by size (row_bytes) and age (last_at).
+CREATE TABLE rejected_v4 (
+  id INTEGER PRIMARY KEY,
+  digest TEXT NOT NULL UNIQUE,
+  first_at INTEGER NOT NULL,
+  last_at INTEGER NOT NULL,
+  count INTEGER NOT NULL,
+  username TEXT,
+  client_id TEXT,
+  topic TEXT NOT NULL,
+  topic_length INTEGER NOT NULL,
+  reason TEXT NOT NULL,
+  payload BLOB,
+  payload_bytes INTEGER NOT NULL,
+  row_bytes INTEGER NOT NULL
+);
+INSERT INTO rejected_v4 (digest, first_at, last_at, count, username, client_id, topic, topic_length,
+  reason, payload, payload_bytes, row_bytes)
+SELECT 'v3:' || id, received_at, received_at, 1, substr(username, 1, 128), substr(client_id, 1, 128),
+  substr(topic, 1, 256), length(topic), substr(reason, 1, 512), substr(payload, 1, 256),
+  COALESCE(length(payload), 0),
+  200 + length(substr(topic, 1, 256)) + length(substr(reason, 1, 512)) + COALESCE(length(substr(payload, 1, 256)), 0)
+FROM rejected;
+DROP TABLE rejected;
+ALTER TABLE rejected_v4 RENAME TO rejected;
+CREATE INDEX rejected_by_last_at ON rejected (last_at);
+`,
+  },
+  {
+    version: 5,
     name: 'exports: series table, export cursors, usage change log, alert events',
     // Everything here is read AFTER commit, off the ingest path: ingest writes none of these tables.
     // - series_telemetry: the raw telemetry of the last series.retention (default 30 days) for the

@@ -72,14 +72,19 @@ export async function startInProcess(
 export async function startChild(
   config: CollectorConfigInput,
   dir: string,
+  opts: { umask?: string; configMode?: number } = {},
 ): Promise<RunningCollector & { child: ChildProcess; output: () => string }> {
   const file = join(dir, 'collector.yaml');
-  writeFileSync(file, stringify({ ...config, log: { level: 'info' } }));
-  // bin/dayi.js re-executes itself only on Node < 24; under Node 24 the pid is the collector's own.
-  const child = spawn(process.execPath, [join(ROOT, 'bin/dayi.js'), 'collector', '-c', file], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  writeFileSync(file, stringify({ ...config, log: { level: 'info' } }), { mode: opts.configMode ?? 0o600 });
+  // bin/dayi.js re-executes itself only on Node < 24; under Node 24 the pid is the collector's own
+  // (with a umask, sh execs into it, so the pid stays the collector's).
+  const args = [join(ROOT, 'bin/dayi.js'), 'collector', '-c', file];
+  const child = opts.umask
+    ? spawn('/bin/sh', ['-c', `umask ${opts.umask} && exec "$@"`, 'sh', process.execPath, ...args], {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      })
+    : spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout?.setEncoding('utf8').on('data', (d: string) => {
     out += d;

@@ -67,7 +67,8 @@ export function shuffled<T>(items: readonly T[], seed = 42): T[] {
 export async function connect(
   port: number,
   creds: { username: string; password: string },
-  clientId = `e2e-${Math.random().toString(16).slice(2)}`,
+  // the collector accepts only client ids under the agent's username
+  clientId = `${creds.username}:e2e-${Math.random().toString(16).slice(2)}`,
 ): Promise<MqttClient> {
   return mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
     ...creds,
@@ -108,6 +109,8 @@ export function mosquittoPub(
         creds.username,
         '-P',
         creds.password,
+        '-I',
+        `${creds.username}:`,
         '-q',
         '1',
         '-t',

@@ -26,7 +26,11 @@ export function tempDir(prefix = 'dayi-mqtt-'): { dir: string; remove: () => voi
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-export function makeContext(dbPath: string, overrides: Partial<CollectorConfigInput> = {}): CollectorContext {
+export function makeContext(
+  dbPath: string,
+  overrides: Partial<CollectorConfigInput> = {},
+  log: pino.Logger = pino({ level: 'silent' }),
+): CollectorContext {
   const config = parseCollectorConfig({
     mqtt: { host: '127.0.0.1', port: 0 },
     store: { sqlite: dbPath, sync: 'full' },
@@ -40,7 +44,7 @@ export function makeContext(dbPath: string, overrides: Partial<CollectorConfigIn
     config,
     db: openDatabase(dbPath, { sync: config.store.sync }),
     metrics: createMetrics(),
-    log: pino({ level: 'silent' }),
+    log,
     now: () => Date.now(),
   };
 }
@@ -58,8 +62,9 @@ export interface Collector {
 export async function startCollector(
   dbPath: string,
   overrides: Partial<CollectorConfigInput> = {},
+  log?: pino.Logger,
 ): Promise<Collector> {
-  const ctx = makeContext(dbPath, overrides);
+  const ctx = makeContext(dbPath, overrides, log);
   const ingest = createIngest(ctx);
   const broker = await startBroker(ctx, ingest);
   return {
@@ -85,6 +90,8 @@ export async function connectAgent(
     host: '127.0.0.1',
     port: c.port,
     protocolVersion: 4,
+    // the broker accepts only client ids under the agent's username
+    clientId: `${agent.username}:t-${Math.random().toString(16).slice(2)}`,
     username: agent.username,
     password: agent.password,
     reconnectPeriod: 0,
@@ -140,10 +147,12 @@ export function rawConnect(
   port: number,
   packet: Omit<IConnectPacket, 'cmd'>,
   patch: (bytes: Buffer) => Buffer = (b) => b,
+  localAddress?: string,
 ): Promise<{ answer: Packet | 'closed'; bytes: Buffer }> {
   const bytes = patch(generate({ cmd: 'connect', ...packet }));
   return new Promise((resolve, reject) => {
-    const socket = connectTcp(port, '127.0.0.1');
+    // localAddress: another loopback source (127.0.0.2) plays another host
+    const socket = connectTcp({ port, host: '127.0.0.1', ...(localAddress ? { localAddress } : {}) });
     const p = parser();
     const received: Buffer[] = [];
     const timer = setTimeout(() => {
@@ -182,8 +191,12 @@ export interface RunResult {
 
 /** Runs a Debian mosquitto client (mosquitto_pub, mosquitto_sub) with a hard time limit. */
 export function mosquitto(tool: 'mosquitto_pub' | 'mosquitto_sub', args: string[]): Promise<RunResult> {
+  // Client ids must be under the username: `-I user:` makes `user:<pid>` unless -i/-I is given.
+  const user = args.indexOf('-u');
+  const withId =
+    user >= 0 && !args.includes('-i') && !args.includes('-I') ? [...args, '-I', `${args[user + 1]}:`] : args;
   return new Promise((resolve) => {
-    execFile(`/usr/bin/${tool}`, args, { timeout: 15_000 }, (err, stdout, stderr) => {
+    execFile(`/usr/bin/${tool}`, withId, { timeout: 15_000 }, (err, stdout, stderr) => {
       const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
       resolve({ code, stdout, stderr });
     });
@@ -192,4 +205,14 @@ export function mosquitto(tool: 'mosquitto_pub' | 'mosquitto_sub', args: string[
 
 export function statePayload(seq: number, ts: number, state = 'running'): string {
   return JSON.stringify({ ts, seq, state, since: ts, source: 'power_w' });
+}
+
+/** A logger whose JSON lines are kept, to check what the collector logs (and what it does not). */
+export function captureLog(level: pino.Level = 'info'): {
+  log: pino.Logger;
+  lines: () => Record<string, unknown>[];
+} {
+  const out: string[] = [];
+  const log = pino({ level }, { write: (chunk: string) => void out.push(chunk) });
+  return { log, lines: () => out.map((l) => JSON.parse(l) as Record<string, unknown>) };
 }

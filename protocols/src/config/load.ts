@@ -71,7 +71,17 @@ export function parseConfig<S extends z.ZodType>(
     );
   }
   const issues: ConfigIssue[] = [];
-  const raw = interpolateEnv(doc.toJS() ?? {}, opts.env ?? process.env, issues);
+  let js: unknown;
+  try {
+    // toJS() throws on what parsing lets through, e.g. an alias to no anchor (`*x`)
+    js = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    throw new ConfigError(
+      [{ path: '', message: `YAML: ${(err as Error).message.split('\n')[0]}` }],
+      opts.file,
+    );
+  }
+  const raw = interpolateEnv(js ?? {}, opts.env ?? process.env, issues);
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
     // A key whose variable is missing is already reported; its empty stand-in would only add noise.

@@ -24,6 +24,13 @@ export const tsSchema = z
   .min(946_684_800_000, 'must be ms since epoch (is it in seconds?)')
   .max(7_258_118_400_000, 'is too far in the future');
 export const seqSchema = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+/**
+ * Optional on every payload with a `seq`: the id of the agent's outbox, made when the outbox is
+ * created. seq starts again at 0 only with a new outbox, so a new epoch tells the collector that
+ * the agent lost its outbox (and what was in it) rather than that it replays old messages.
+ */
+export const EPOCH_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+export const epochSchema = z.string().regex(EPOCH_PATTERN, 'must be 1 to 64 of A-Z a-z 0-9 _ -');
 
 export const metricsSchema = z.record(z.string(), finite).superRefine((m, ctx) => {
   const names = Object.keys(m);
@@ -40,16 +47,21 @@ export const telemetrySchema = z.object({
   seq: seqSchema,
   metrics: metricsSchema,
   state: stateSchema.optional(),
+  epoch: epochSchema.optional(),
 });
 
-export const statePayloadSchema = z.object({
-  ts: tsSchema,
-  seq: seqSchema,
-  state: stateSchema,
-  since: tsSchema,
-  /** What decided the state: a metric name (power_w) or an input (opcua). */
-  source: z.string().max(128).optional(),
-});
+export const statePayloadSchema = z
+  .object({
+    ts: tsSchema,
+    seq: seqSchema,
+    state: stateSchema,
+    since: tsSchema,
+    /** What decided the state: a metric name (power_w) or an input (opcua). */
+    source: z.string().max(128).optional(),
+    epoch: epochSchema.optional(),
+  })
+  // A state cannot have begun after the moment it is reported for.
+  .refine((s) => s.since <= s.ts, { path: ['since'], message: 'must not be after ts' });
 
 /** Link state of one agent input, carried in `status` (issue: per-input link state). */
 export const inputLinkSchema = z.object({
@@ -74,6 +86,7 @@ export const eventSchema = z.object({
   type: z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, 'event types are snake_case, e.g. vendor_fault'),
   severity: z.enum(SEVERITIES),
   detail: z.record(z.string(), z.unknown()).optional(),
+  epoch: epochSchema.optional(),
 });
 
 export type Telemetry = z.infer<typeof telemetrySchema>;
@@ -145,7 +158,7 @@ const TS_MAX = 7_258_118_400_000;
  */
 export function plainTelemetry(json: unknown): Telemetry | null {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) return null;
-  const { ts, seq, metrics, state } = json as Record<string, unknown>;
+  const { ts, seq, metrics, state, epoch } = json as Record<string, unknown>;
   if (typeof ts !== 'number' || !Number.isSafeInteger(ts) || ts < TS_MIN || ts > TS_MAX) return null;
   if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0) return null;
   if (typeof metrics !== 'object' || metrics === null || Array.isArray(metrics)) return null;
@@ -159,11 +172,16 @@ export function plainTelemetry(json: unknown): Telemetry | null {
     if (!METRIC_NAME_PATTERN.test(name)) return null;
     out[name] = value;
   }
+  const out2: Telemetry = { ts, seq, metrics: out };
   if ('state' in (json as object)) {
     if (!STATE_SET.has(state)) return null;
-    return { ts, seq, metrics: out, state: state as State };
+    out2.state = state as State;
   }
-  return { ts, seq, metrics: out };
+  if ('epoch' in (json as object)) {
+    if (typeof epoch !== 'string' || !EPOCH_PATTERN.test(epoch)) return null;
+    out2.epoch = epoch;
+  }
+  return out2;
 }
 
 /** `path.to.key: message; …` — the path names what was wrong. */
