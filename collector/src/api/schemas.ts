@@ -1,6 +1,6 @@
 import { inputLinkSchema, instrumentId, STATES } from '@dayi/protocols';
 import { z } from 'zod';
-import { instrumentSchema, thresholdsSchema } from '../config.ts';
+import { instrumentSchema, storedThresholdsSchema } from '../config.ts';
 import { isDate } from '../derive/calendar.ts';
 import { MAX_PAGE_LIMIT, MAX_USAGE_DAYS } from '../query/index.ts';
 import { ERROR_CODES } from './errors.ts';
@@ -79,7 +79,7 @@ export const instrumentDetail = instrumentSummary
       .nullable()
       .describe('null for an instrument that reports but was never registered'),
     idleDays: z.number().int().describe('the idle threshold that applies: its own, else the configuration'),
-    thresholds: thresholdsSchema.nullable(),
+    thresholds: storedThresholdsSchema.nullable(),
     agent: z
       .object({ id: z.string(), version: z.string().nullable(), inputs: z.array(inputLinkSchema) })
       .nullable()

@@ -9,7 +9,12 @@
  */
 import type { DatabaseSync } from 'node:sqlite';
 import { formatIssues } from '@dayi/protocols';
-import { type InstrumentInput, instrumentSchema, type Thresholds, thresholdsSchema } from '../config.ts';
+import {
+  type InstrumentInput,
+  instrumentSchema,
+  storedThresholdsSchema,
+  type Thresholds,
+} from '../config.ts';
 import type { CollectorContext } from '../context.ts';
 import { rederive } from '../derive/rederive.ts';
 import { inTransaction, stmt } from '../derive/store.ts';
@@ -51,7 +56,7 @@ export function thresholdsText(t: Thresholds | undefined): string | null {
 export function parseThresholdsText(text: string | null): Thresholds | null {
   if (text === null) return null;
   try {
-    const parsed = thresholdsSchema.safeParse(JSON.parse(text));
+    const parsed = storedThresholdsSchema.safeParse(JSON.parse(text));
     return parsed.success ? parsed.data : null;
   } catch {
     return null;
