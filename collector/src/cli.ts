@@ -1,7 +1,8 @@
 import { parseArgs } from 'node:util';
-import { ConfigError } from '@dayi/protocols';
+import { ConfigError, formatConfigIssue } from '@dayi/protocols';
 import { pino } from 'pino';
 import { build, LOG_REDACT } from './app.ts';
+import { ListenError } from './broker/index.ts';
 import { type CollectorConfig, loadCollectorConfig } from './config.ts';
 import type { CollectorContext } from './context.ts';
 import { createMetrics } from './metrics.ts';
@@ -90,7 +91,7 @@ function load(file: string, stderr: Out): CollectorConfig | number {
     stderr.write(
       `${file}: ${err.issues.length} error${err.issues.length === 1 ? '' : 's'} in collector config\n`,
     );
-    for (const i of err.issues) stderr.write(`  ${i.path || '(root)'}: ${i.message}\n`);
+    for (const i of err.issues) stderr.write(`  ${formatConfigIssue(i)}\n`);
     return 2;
   }
 }
@@ -128,15 +129,48 @@ export async function collectorCommand(argv: string[], io: CommandIo = {}): Prom
   if (typeof config === 'number') return config;
   return args.subcommand === 'rederive'
     ? runRederive(config, args.instrument, stdout)
-    : run(config, io, stderr);
+    : run(config, args.config, io, stderr);
 }
 
-async function run(config: CollectorConfig, io: CommandIo, stderr: Out): Promise<number> {
+/**
+ * One line that says which key of which file to change when a port cannot be had, instead of a
+ * stack trace: the usual first-run trouble is another broker already on 1883.
+ */
+export function cannotListen(
+  err: NodeJS.ErrnoException,
+  where: { key: string; host: string; port: number; file: string },
+): string {
+  const { key, host, port, file } = where;
+  const hostKey = key.replace(/\.(tls\.)?port$/, '.host');
+  switch (err.code) {
+    case 'EADDRINUSE':
+      return `dayi collector: ${key} ${port} on ${host} is in use by another program: set ${key} in ${file} to a free port, or stop that program\n`;
+    case 'EACCES':
+      return `dayi collector: ${key} ${port} on ${host} needs privileges this user does not have: set ${key} in ${file} to a port above 1023\n`;
+    case 'EADDRNOTAVAIL':
+      return `dayi collector: ${host} is not an address of this machine: set ${hostKey} in ${file} to one of its addresses, or 0.0.0.0 for all\n`;
+    default:
+      return `dayi collector: cannot listen on ${host}:${port} (${key} in ${file}): ${err.message}\n`;
+  }
+}
+
+async function run(config: CollectorConfig, file: string, io: CommandIo, stderr: Out): Promise<number> {
   const stop = io.stopSignal ?? firstSignal();
   let app: Awaited<ReturnType<typeof build>>;
   try {
     app = await build(config);
   } catch (err) {
+    if (err instanceof ListenError) {
+      stderr.write(
+        cannotListen(err.cause as NodeJS.ErrnoException, {
+          key: err.key,
+          host: err.host,
+          port: err.port,
+          file,
+        }),
+      );
+      return 1;
+    }
     stderr.write(`dayi collector: cannot start: ${(err as Error).message}\n`);
     return 1;
   }
@@ -144,7 +178,12 @@ async function run(config: CollectorConfig, io: CommandIo, stderr: Out): Promise
     await app.listen({ host: config.http.host, port: config.http.port });
   } catch (err) {
     stderr.write(
-      `dayi collector: cannot listen on http ${config.http.host}:${config.http.port}: ${(err as Error).message}\n`,
+      cannotListen(err as NodeJS.ErrnoException, {
+        key: 'http.port',
+        host: config.http.host,
+        port: config.http.port,
+        file,
+      }),
     );
     await app.close();
     return 1;

@@ -230,10 +230,29 @@ function refusal(returnCode: 2 | 3 | 4 | 5, message: string): AuthenticateError 
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
 }
 
+/**
+ * A port the broker could not listen on. Keeps the system's `code` (EADDRINUSE, EACCES, …) so that
+ * callers can act on it (the demo takes a free port instead), and names the config key to change.
+ */
+export class ListenError extends Error {
+  readonly code: string | undefined;
+  /** The configuration key of the port: `mqtt.port`, `mqtt.tls.port`. */
+  readonly key: string;
+  readonly host: string;
+  readonly port: number;
+  constructor(key: string, host: string, port: number, cause: NodeJS.ErrnoException) {
+    super(`${key}: cannot listen on ${host}:${port}: ${cause.message}`, { cause });
+    this.name = 'ListenError';
+    this.code = cause.code;
+    this.key = key;
+    this.host = host;
+    this.port = port;
+  }
+}
+
 function listen(server: Server, port: number, host: string, key: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    const onError = (err: Error) =>
-      reject(new Error(`${key}: cannot listen on ${host}:${port}: ${err.message}`));
+    const onError = (err: NodeJS.ErrnoException) => reject(new ListenError(key, host, port, err));
     server.once('error', onError);
     server.listen(port, host, () => {
       server.off('error', onError);
