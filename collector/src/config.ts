@@ -37,7 +37,10 @@ export const thresholdsSchema = z
     running: z.number().min(0),
   })
   .refine((t) => t.standby <= t.idle && t.idle <= t.running, {
-    message: 'thresholds must satisfy standby <= idle <= running',
+    error: (iss) => {
+      const t = iss.input as { standby: number; idle: number; running: number };
+      return `standby ${t.standby}, idle ${t.idle}, running ${t.running} do not rise: use standby <= idle <= running`;
+    },
   });
 export type Thresholds = z.infer<typeof thresholdsSchema>;
 

@@ -190,7 +190,7 @@ describe('getUsage', () => {
     expect(fails(() => getUsage(t!.ctx, 'X-1', '2026-11-31', '2026-12-01'))).toMatchObject({
       code: 'bad_request',
       param: 'from',
-      message: expect.stringMatching(/^from: "2026-11-31" is not a date/),
+      message: expect.stringMatching(/^"2026-11-31" is not a date: use YYYY-MM-DD/),
     });
     expect(fails(() => getUsage(t!.ctx, 'X-1', '2026-11-01', 'tomorrow'))).toMatchObject({
       code: 'bad_request',
@@ -198,7 +198,8 @@ describe('getUsage', () => {
     });
     expect(fails(() => getUsage(t!.ctx, 'X-1', '2026-11-05', '2026-11-01'))).toMatchObject({
       code: 'bad_request',
-      message: 'from: 2026-11-05 is after to: 2026-11-01',
+      param: 'from',
+      message: '2026-11-05 is after to 2026-11-01: use a from on or before to',
     });
     expect(fails(() => getUsage(t!.ctx, 'X-1', '2025-01-01', '2026-01-02'))).toMatchObject({
       code: 'bad_request',
@@ -208,7 +209,8 @@ describe('getUsage', () => {
     expect(getUsage(t.ctx, 'X-1', '2024-01-01', '2024-12-31').days).toHaveLength(366);
     expect(fails(() => getUsage(t!.ctx, 'NOPE', '2026-11-01', '2026-11-01'))).toMatchObject({
       code: 'not_found',
-      message: 'instrument NOPE is not known',
+      param: 'id',
+      message: expect.stringMatching(/^no instrument "NOPE" in the registry: /),
     });
   });
 });

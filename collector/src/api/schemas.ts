@@ -1,4 +1,4 @@
-import { inputLinkSchema, instrumentId, STATES } from '@dayi/protocols';
+import { INSTRUMENT_ID_PATTERN, inputLinkSchema, instrumentId, STATES } from '@dayi/protocols';
 import { z } from 'zod';
 import { instrumentSchema, storedThresholdsSchema } from '../config.ts';
 import { isDate } from '../derive/calendar.ts';
@@ -9,9 +9,21 @@ import { ERROR_CODES } from './errors.ts';
 
 const isoTime = z.string().describe('ISO 8601 time with offset, e.g. 2026-11-29T08:00:00.000+08:00');
 const date = z
-  .string()
-  .refine(isDate, 'must be a date YYYY-MM-DD')
+  .string({
+    error: (iss) =>
+      iss.input === undefined ? 'missing: give a date YYYY-MM-DD, e.g. 2026-11-01' : undefined,
+  })
+  .refine(isDate, {
+    error: (iss) => `${JSON.stringify(iss.input)} is not a date: use YYYY-MM-DD, e.g. 2026-11-01`,
+  })
   .describe('calendar date YYYY-MM-DD in the collector time zone');
+
+/** A whole number in a query string, with one message whatever is wrong with it. */
+const wholeNumber = (min: number, max: number) => {
+  const error = (iss: { input?: unknown }) =>
+    `${typeof iss.input === 'number' && Number.isFinite(iss.input) ? iss.input : 'the value'} is not a whole number from ${min} to ${max}: give one in that range`;
+  return z.coerce.number({ error }).int({ error }).min(min, { error }).max(max, { error });
+};
 const hours = z.number().describe('hours, rounded to 0.01');
 const share = z.number().min(0).max(1).describe('share of the period with fresh evidence, 0..1');
 
@@ -24,32 +36,45 @@ export const errorResponse = z
   })
   .describe('error');
 
-export const idParams = z.object({
+export const idParams = z.strictObject({
   id: instrumentId.describe('instrument id (the platform instrument code)'),
 });
 
-export const listQuery = z.object({
-  limit: z.coerce.number().int().min(1).max(MAX_PAGE_LIMIT).default(100).describe('page size'),
-  cursor: z.string().min(1).max(200).optional().describe('`next` of the previous page'),
+export const listQuery = z.strictObject({
+  limit: wholeNumber(1, MAX_PAGE_LIMIT).default(100).describe('page size'),
+  // A cursor is the last id of the page before (`next`): anything else cannot come from us.
+  cursor: z
+    .string()
+    .regex(INSTRUMENT_ID_PATTERN, {
+      error: (iss) =>
+        `${JSON.stringify(iss.input)} is not a cursor: pass the \`next\` of the previous page, or leave cursor out for the first page`,
+    })
+    .optional()
+    .describe('`next` of the previous page'),
 });
 
 export const usageQuery = z
-  .object({ from: date, to: date.describe('last date included') })
+  .strictObject({ from: date, to: date.describe('last date included') })
   .superRefine((q, ctx) => {
     if (!isDate(q.from) || !isDate(q.to)) return;
-    if (q.to < q.from) ctx.addIssue({ code: 'custom', path: ['to'], message: 'must not be before from' });
+    if (q.to < q.from)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['to'],
+        message: `${q.to} is before from ${q.from}: use a date on or after from`,
+      });
     const days = (Date.parse(q.to) - Date.parse(q.from)) / 86_400_000 + 1;
     if (days > MAX_USAGE_DAYS) {
-      ctx.addIssue({ code: 'custom', path: ['to'], message: `at most ${MAX_USAGE_DAYS} days from from` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['to'],
+        message: `the period spans ${days} days: ask for at most ${MAX_USAGE_DAYS} days at a time`,
+      });
     }
   });
 
-export const idleQuery = z.object({
-  days: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .max(3650)
+export const idleQuery = z.strictObject({
+  days: wholeNumber(1, 3650)
     .optional()
     .describe("idle after this many days without power; default: each instrument's idleDays"),
 });

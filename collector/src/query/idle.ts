@@ -21,7 +21,7 @@ export function getIdle(ctx: CollectorContext, opts: { days?: number } = {}): Id
   if (days !== undefined && (!Number.isInteger(days) || days < 1 || days > 36_500)) {
     throw new QueryError(
       'bad_request',
-      `days: must be a whole number of days from 1 to 36500, got ${days}`,
+      `${days} is not a whole number of days from 1 to 36500: give one in that range`,
       'days',
     );
   }

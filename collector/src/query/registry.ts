@@ -8,7 +8,7 @@
  * fills in. A thresholds change re-derives that instrument from the ledger.
  */
 import type { DatabaseSync } from 'node:sqlite';
-import { formatIssues } from '@dayi/protocols';
+import { safeParseExplained } from '@dayi/protocols';
 import {
   type InstrumentInput,
   instrumentSchema,
@@ -75,8 +75,13 @@ export interface UpsertResult {
  * the thresholds change, observations, status and daily usage of that instrument are re-derived.
  */
 export function upsertInstrument(ctx: CollectorContext, input: InstrumentInput): UpsertResult {
-  const parsed = instrumentSchema.safeParse(input);
-  if (!parsed.success) throw new QueryError('bad_request', formatIssues(parsed.error.issues));
+  const parsed = safeParseExplained(instrumentSchema, input, { noun: 'field' });
+  if (!parsed.success)
+    throw new QueryError(
+      'bad_request',
+      parsed.issues.map((i) => `${['body', ...i.path].join('.')}: ${i.message}`).join('; '),
+      'body',
+    );
   const entry = parsed.data;
   const now = ctx.now();
   return inTransaction(ctx.db, () => {

@@ -3,7 +3,7 @@ import { datesBetween, dayBounds, isDate } from '../derive/calendar.ts';
 import { computeDays, isFinal, recomputeDirty } from '../derive/recompute.ts';
 import { readDailyUsage } from '../derive/store.ts';
 import { coverageOf, type DayUsage, sumUsage, toHours } from '../derive/usage.ts';
-import { QueryError } from './errors.ts';
+import { notInRegistry, QueryError } from './errors.ts';
 import { instrumentExists } from './registry.ts';
 
 /** Longest period one usage query may span, in days (a leap year). */
@@ -36,21 +36,22 @@ export function getUsage(ctx: CollectorContext, id: string, from: string, to: st
     if (!isDate(value)) {
       throw new QueryError(
         'bad_request',
-        `${param}: ${JSON.stringify(value)} is not a date (YYYY-MM-DD)`,
+        `${JSON.stringify(value)} is not a date: use YYYY-MM-DD, e.g. 2026-11-01`,
         param,
       );
     }
   }
-  if (from > to) throw new QueryError('bad_request', `from: ${from} is after to: ${to}`, 'from');
+  if (from > to)
+    throw new QueryError('bad_request', `${from} is after to ${to}: use a from on or before to`, 'from');
   const dates = datesBetween(from, to);
   if (dates.length > MAX_USAGE_DAYS) {
     throw new QueryError(
       'bad_request',
-      `to: the period ${from}..${to} spans ${dates.length} days, at most ${MAX_USAGE_DAYS} are allowed`,
+      `the period ${from}..${to} spans ${dates.length} days: ask for at most ${MAX_USAGE_DAYS} days at a time`,
       'to',
     );
   }
-  if (!instrumentExists(ctx.db, id)) throw new QueryError('not_found', `instrument ${id} is not known`, 'id');
+  if (!instrumentExists(ctx.db, id)) throw new QueryError('not_found', notInRegistry(id), 'id');
 
   recomputeDirty(ctx, { instrumentId: id });
   const now = ctx.now();

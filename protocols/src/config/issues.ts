@@ -147,7 +147,7 @@ export function explainIssue(issue: Issue): string | undefined {
       return `${given} fits none of the accepted forms: see the documentation of this field`;
     }
     case 'unrecognized_keys':
-      return `unknown key${issue.keys.length === 1 ? '' : 's'} ${issue.keys.map((k) => `\`${k}\``).join(', ')}: remove or correct ${issue.keys.length === 1 ? 'it' : 'them'}`;
+      return `unknown ${issue.keys.map((k) => `\`${k}\``).join(', ')}: remove or correct ${issue.keys.length === 1 ? 'it' : 'them'}`;
     case 'not_multiple_of':
       return `${given} is not a multiple of ${String(issue.divisor)}: use one`;
     case 'invalid_key':
@@ -165,15 +165,19 @@ export interface PathIssue {
   message: string;
 }
 
-/** `unknown key \`threshold\` (did you mean \`thresholds\`?)`, or the keys allowed there. */
+/**
+ * `unknown key \`threshold\` (did you mean \`thresholds\`?)`, or the keys allowed there. `noun` is
+ * what a key is called where it was written: a key in YAML, a field of a JSON body, a parameter.
+ */
 export function unknownKeyMessage(
   key: string,
   known: readonly string[],
   close = closest(key, known),
+  noun = 'key',
 ): string {
-  if (close !== undefined) return `unknown key \`${key}\` (did you mean \`${close}\`?)`;
-  if (known.length > 0) return `unknown key \`${key}\`: remove it; allowed here are ${known.join(', ')}`;
-  return `unknown key \`${key}\`: remove it`;
+  if (close !== undefined) return `unknown ${noun} \`${key}\` (did you mean \`${close}\`?)`;
+  if (known.length > 0) return `unknown ${noun} \`${key}\`: remove it; allowed here are ${known.join(', ')}`;
+  return `unknown ${noun} \`${key}\`: remove it`;
 }
 
 /**
@@ -184,6 +188,7 @@ export function unknownKeyMessage(
 export function flattenIssues(
   issues: readonly z.core.$ZodIssue[],
   knownKeys: (path: readonly PropertyKey[]) => readonly string[],
+  noun = 'key',
 ): PathIssue[] {
   const out: PathIssue[] = [];
   for (const i of issues) {
@@ -192,7 +197,7 @@ export function flattenIssues(
       const known = knownKeys(i.path);
       for (const key of i.keys) {
         const close = closest(key, known);
-        out.push({ path: [...path, key], message: unknownKeyMessage(key, known, close) });
+        out.push({ path: [...path, key], message: unknownKeyMessage(key, known, close, noun) });
       }
       continue;
     }
@@ -208,20 +213,24 @@ export function flattenIssues(
 export function safeParseExplained<S extends z.ZodType>(
   schema: S,
   data: unknown,
+  opts: { noun?: string } = {},
 ): { success: true; data: z.output<S> } | { success: false; issues: PathIssue[] } {
   const known = new Map<string, string[]>();
   const extra: PathIssue[] = [];
   const r = schema.safeParse(data, {
     error: (iss) => {
       if (iss.code === 'unrecognized_keys') known.set(JSON.stringify(iss.path ?? []), knownKeysOf(iss));
-      if (iss.code === 'invalid_union') extra.push(...misspeltDiscriminator(iss));
+      if (iss.code === 'invalid_union') extra.push(...misspeltDiscriminator(iss, opts.noun));
       return explainIssue(iss);
     },
   });
   if (r.success) return { success: true, data: r.data };
   return {
     success: false,
-    issues: [...flattenIssues(r.error.issues, (path) => known.get(JSON.stringify(path)) ?? []), ...extra],
+    issues: [
+      ...flattenIssues(r.error.issues, (path) => known.get(JSON.stringify(path)) ?? [], opts.noun),
+      ...extra,
+    ],
   };
 }
 
@@ -230,7 +239,7 @@ export function safeParseExplained<S extends z.ZodType>(
  * because without it it cannot tell which keys are known. Every key that no option takes is
  * unknown whichever option was meant, so it is reported at its own path too.
  */
-function misspeltDiscriminator(iss: z.core.$ZodRawIssue): PathIssue[] {
+function misspeltDiscriminator(iss: z.core.$ZodRawIssue, noun?: string): PathIssue[] {
   const u = iss as { discriminator?: string; input?: unknown; path?: PropertyKey[]; inst?: unknown };
   const input = u.input;
   if (u.discriminator === undefined || !input || typeof input !== 'object' || Array.isArray(input)) return [];
@@ -242,5 +251,5 @@ function misspeltDiscriminator(iss: z.core.$ZodRawIssue): PathIssue[] {
   const parent = (u.path ?? []).slice(0, -1).map((p) => (typeof p === 'number' ? p : String(p)));
   return Object.keys(input)
     .filter((k) => !keys.has(k))
-    .map((k) => ({ path: [...parent, k], message: unknownKeyMessage(k, [...keys]) }));
+    .map((k) => ({ path: [...parent, k], message: unknownKeyMessage(k, [...keys], undefined, noun) }));
 }
