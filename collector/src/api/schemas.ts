@@ -91,7 +91,11 @@ export const instrumentSummary = z.object({
   category: z.string().nullable(),
   state: derivedState.describe('current state; unknown when the evidence is older than offlineAfter'),
   stateSince: isoTime.nullable(),
-  online: z.boolean().describe('whether the evidence is fresh'),
+  online: z
+    .boolean()
+    .describe(
+      'the agent is connected (its last status did not say offline, and not all of its inputs are disconnected) and the newest evidence, by event time and by arrival, is younger than offlineAfter',
+    ),
   lastSeen: isoTime.nullable(),
   lastPoweredAt: isoTime.nullable(),
   lastRunningAt: isoTime.nullable(),

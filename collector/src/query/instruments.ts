@@ -126,7 +126,16 @@ function item(
     state: current.state,
     stateSince: iso(current.since),
     online: status
-      ? isOnline({ online: status.online, lastReceivedAt: status.last_received_at }, offlineAfter, now)
+      ? isOnline(
+          {
+            online: status.online,
+            lastReceivedAt: status.last_received_at,
+            lastSeen: status.last_seen,
+            inputs: parseInputs(status.inputs),
+          },
+          offlineAfter,
+          now,
+        )
       : false,
     lastSeen: iso(status?.last_seen),
     lastPoweredAt: iso(status?.last_powered_at),
