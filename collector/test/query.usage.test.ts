@@ -107,8 +107,10 @@ describe('getUsage', () => {
     const at2 = getUsage(t.ctx, id, '2026-11-02', '2026-11-03');
     expect(at2.days).toEqual([
       { date: '2026-11-02', poweredHours: 0.03, runningHours: 0.03, coverage: 0.0033 },
-      { date: '2026-11-03', poweredHours: 0, runningHours: 0, coverage: 0 },
+      // Tomorrow has not begun: nothing can be known of it yet, which is not "no data" (0).
+      { date: '2026-11-03', poweredHours: 0, runningHours: 0, coverage: null },
     ]);
+    expect(getUsage(t.ctx, id, '2026-11-03', '2026-11-04')).toMatchObject({ coverage: null });
     t.clock.now = Date.parse('2026-11-02T12:00:00Z');
     expect(getUsage(t.ctx, id, '2026-11-02', '2026-11-02').days[0]).toEqual({
       date: '2026-11-02',

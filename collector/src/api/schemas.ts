@@ -26,6 +26,11 @@ const wholeNumber = (min: number, max: number) => {
 };
 const hours = z.number().describe('hours, rounded to 0.01');
 const share = z.number().min(0).max(1).describe('share of the period with fresh evidence, 0..1');
+const shareOrFuture = share
+  .nullable()
+  .describe(
+    'share of the period with fresh evidence, 0..1; null for a day (or period) that has not begun yet',
+  );
 
 export const errorResponse = z
   .object({
@@ -123,7 +128,7 @@ export const instrumentList = z
   })
   .describe('a page of instruments');
 
-const usageFigures = z.object({ poweredHours: hours, runningHours: hours, coverage: share });
+const usageFigures = z.object({ poweredHours: hours, runningHours: hours, coverage: shareOrFuture });
 
 export const usageResponse = z
   .object({
@@ -135,18 +140,40 @@ export const usageResponse = z
   })
   .describe('usage hours per calendar day');
 
+export const IDLE_REASONS = ['silent', 'not_powered', 'no_state'] as const;
+
 export const idleResponse = z
   .object({
     items: z.array(
       z.object({
         id: z.string(),
         org: z.string().nullable(),
+        name: z.string().nullable(),
         lastPoweredAt: isoTime.nullable(),
-        idleDays: z.number().int().describe('whole days since last powered'),
+        idleDays: z.number().int().describe('whole days since last powered (or since the first message)'),
+        lastSeen: isoTime.describe('event time of the newest message from the instrument'),
+        reason: z
+          .enum(IDLE_REASONS)
+          .describe(
+            'why it is listed: silent (nothing heard since lastSeen: switched off or disconnected, unknown which), ' +
+              'not_powered (it reports, and what it reports is off), no_state (it reports, but nothing it sends gives a state: ' +
+              'telemetry without state and no thresholds in the registry)',
+          ),
+        window: z
+          .object({ from: z.string(), to: z.string() })
+          .describe(
+            'the idle window: the last `days` days, as dates in the collector time zone, today included',
+          ),
+        coverage: share.describe('share of the idle window with fresh evidence of the state, 0..1'),
       }),
     ),
     neverReported: z.array(
-      z.object({ id: z.string(), org: z.string().nullable(), name: z.string().nullable() }),
+      z.object({
+        id: z.string(),
+        org: z.string().nullable(),
+        name: z.string().nullable(),
+        reason: z.literal('never_seen').describe('registered, but no message was ever accepted'),
+      }),
     ),
   })
   .describe('idle instruments, and registered ones that never reported');

@@ -12,8 +12,11 @@ export const MAX_USAGE_DAYS = 366;
 export interface UsageFigures {
   poweredHours: number;
   runningHours: number;
-  /** Share of the period with fresh evidence, 0..1, 4 decimals. */
-  coverage: number;
+  /**
+   * Share of the period with fresh evidence, 0..1, 4 decimals; null for a day (or period) that has
+   * not begun yet: it has no evidence to miss, and 0 would read as "we know nothing".
+   */
+  coverage: number | null;
 }
 
 /** GET /v1/instruments/{id}/usage (SPEC). */
@@ -52,10 +55,26 @@ export function getUsage(ctx: CollectorContext, id: string, from: string, to: st
     );
   }
   if (!instrumentExists(ctx.db, id)) throw new QueryError('not_found', notInRegistry(id), 'id');
+  const days = usageOfDates(ctx, id, dates);
+  return {
+    id,
+    from,
+    to,
+    ...figures(sumUsage(days)),
+    days: days.map((d) => ({ date: d.date, ...figures(d) })),
+  };
+}
 
+/**
+ * Exact figures of one instrument for consecutive `dates` (sorted): stored days that are final,
+ * the rest (today, days not final yet, days no message touched) computed now; a day that has not
+ * begun has a span of 0.
+ */
+export function usageOfDates(ctx: CollectorContext, id: string, dates: readonly string[]): DayUsage[] {
+  if (dates.length === 0) return [];
   recomputeDirty(ctx, { instrumentId: id });
   const now = ctx.now();
-  const stored = readDailyUsage(ctx.db, id, from, to);
+  const stored = readDailyUsage(ctx.db, id, dates[0]!, dates[dates.length - 1]!);
   const byDate = new Map<string, DayUsage>();
   const live: string[] = [];
   for (const date of dates) {
@@ -70,20 +89,18 @@ export function getUsage(ctx: CollectorContext, id: string, from: string, to: st
     }
   }
   for (const day of computeDays(ctx, id, live, now)) byDate.set(day.date, day);
-  const days = dates.map((date) => byDate.get(date)!);
-  return {
-    id,
-    from,
-    to,
-    ...figures(sumUsage(days)),
-    days: days.map((d) => ({ date: d.date, ...figures(d) })),
-  };
+  return dates.map((date) => byDate.get(date)!);
+}
+
+/** Only a day (or period) not begun yet has an empty span: its coverage is null, not 0. */
+export function coverageOrNull(coveredMs: number, spanMs: number): number | null {
+  return spanMs > 0 ? coverageOf(coveredMs, spanMs) : null;
 }
 
 function figures(d: Omit<DayUsage, 'date'>): UsageFigures {
   return {
     poweredHours: toHours(d.poweredMs),
     runningHours: toHours(d.runningMs),
-    coverage: coverageOf(d.coveredMs, d.spanMs),
+    coverage: coverageOrNull(d.coveredMs, d.spanMs),
   };
 }
