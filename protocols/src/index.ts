@@ -6,4 +6,5 @@ export * from './config/strict.ts';
 export * from './config/units.ts';
 export * from './ids.ts';
 export * from './mqtt/payloads.ts';
+export * from './mqtt/refusal.ts';
 export * from './mqtt/topics.ts';

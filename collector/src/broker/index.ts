@@ -7,6 +7,7 @@ import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Su
 import type { CollectorContext } from '../context.ts';
 import type { Ingest, IngestOutcome } from '../ingest/index.ts';
 import { type Agent, createAuthenticator, maySubscribe } from './auth.ts';
+import { sendRefusalNotice } from './refusals.ts';
 import { type RetainedStore, reseedRetained } from './retained.ts';
 
 /**
@@ -112,6 +113,8 @@ export async function startBroker(ctx: CollectorContext, ingest: Ingest): Promis
             if (corked.size === 1) process.nextTick(uncorkAll);
           }
           if (err) return callback(err); // no PUBACK: Aedes closes the connection, the agent retries
+          // The notice of a refusal goes out before the PUBACK (./refusals.ts).
+          sendRefusalNotice(client, agent?.username, packet, outcome!, ctx.now());
           steer(packet, outcome!);
           callback(null);
         },

@@ -157,7 +157,7 @@ export function createLedgerWriter(db: DatabaseSync, config: CollectorConfig) {
         v.reason.slice(0, REASON_KEEP_CHARS),
         msg.payload.subarray(0, REJECTED_PAYLOAD_KEEP_BYTES),
       );
-      return { outcome: v.outcome, reason: v.reason };
+      return { outcome: v.outcome, reason: v.reason, rejectClass: v.rejectClass };
     }
     const { instrumentId: id, kind, payload } = v;
     const thresholds = thresholdsFor(id);

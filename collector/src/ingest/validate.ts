@@ -2,13 +2,14 @@ import {
   decodePayload,
   type ParsedTopic,
   parseTopic,
+  type RefusalClass,
   type TopicKind,
   type TopicPayloads,
 } from '@dayi/protocols';
 import type { IncomingMessage } from './types.ts';
 
-/** Reason classes of `dayi_mqtt_rejected_total{reason}`. */
-export type RejectClass = 'invalid_topic' | 'not_authorized' | 'invalid_payload' | 'too_large';
+/** Reason classes of `dayi_mqtt_rejected_total{reason}`, also those of refusal notices. */
+export type RejectClass = RefusalClass;
 
 export type Validated =
   | {
