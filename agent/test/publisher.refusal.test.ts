@@ -47,7 +47,14 @@ async function waitFor<T>(
 async function run(argv: string[]) {
   let out = '';
   let err = '';
-  const code = await agentCommand(argv, { out: (s) => void (out += s), err: (s) => void (err += s) });
+  const code = await agentCommand(argv, {
+    out: (s) => {
+      out += s;
+    },
+    err: (s) => {
+      err += s;
+    },
+  });
   return { code, out, err };
 }
 
@@ -80,7 +87,13 @@ instruments:
 
     const lines: string[] = [];
     agent = await startAgent(config, {
-      log: createLogger({ level: 'info', name: 'dayi-agent', write: (l) => void lines.push(l) }),
+      log: createLogger({
+        level: 'info',
+        name: 'dayi-agent',
+        write: (l) => {
+          lines.push(l);
+        },
+      }),
     });
     const [mine, unregistered] = agent.instruments as [
       (typeof agent.instruments)[number],

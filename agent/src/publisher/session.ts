@@ -211,7 +211,10 @@ export class InstrumentSession {
   }
 
   private listenForRefusals(client: MqttClient, then: () => void): void {
-    if (!this.refusalTopic) return then();
+    if (!this.refusalTopic) {
+      then();
+      return;
+    }
     client.subscribe(this.refusalTopic, { qos: 0 }, (err) => {
       // An older collector refuses the subscription (SUBACK 0x80): it sends no notices either.
       if (err) this.log.debug({ err: err.message }, 'the broker sends no refusal notices');
