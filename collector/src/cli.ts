@@ -35,6 +35,19 @@ The API is described at http://<http.host>:<http.port>/docs (OpenAPI at /openapi
 Docs: docs/configuration.md (every key), docs/api.md (routes, roles, error codes), collector/README.md.
 `;
 
+export const REDERIVE_HELP = `Usage: dayi collector rederive -c collector.yaml [--instrument ID]
+
+Rebuilds the derived figures (observations, daily usage, status) from the ledger of accepted
+messages, for every instrument or only --instrument ID. The collector already does it by itself at
+start when the time zone or offlineAfter changed, and for one instrument when its thresholds change
+through the API. Run it while the collector is stopped: the rebuild holds the store's write lock.
+
+Options:
+  -c, --config FILE     the collector configuration
+      --instrument ID   only this instrument
+  -h, --help            this help
+`;
+
 type Out = Pick<NodeJS.WriteStream, 'write'>;
 
 interface Parsed {
@@ -43,7 +56,7 @@ interface Parsed {
   instrument: string | undefined;
 }
 
-function parse(argv: string[], stderr: Out): Parsed | number {
+function parse(argv: string[], stderr: Out): Parsed | number | 'help' | 'help rederive' {
   let values: { config?: string; instrument?: string; help?: boolean };
   let positionals: string[];
   try {
@@ -60,8 +73,8 @@ function parse(argv: string[], stderr: Out): Parsed | number {
     stderr.write(`dayi collector: ${(err as Error).message}\n\n${COLLECTOR_HELP}`);
     return 2;
   }
-  if (values.help) return 0;
   const [sub, ...extra] = positionals;
+  if (values.help) return sub === 'rederive' ? 'help rederive' : 'help';
   if ((sub !== undefined && sub !== 'rederive') || extra.length > 0) {
     stderr.write(
       `dayi collector: unexpected argument ${JSON.stringify(sub === 'rederive' ? extra[0] : sub)}\n\n${COLLECTOR_HELP}`,
@@ -120,8 +133,8 @@ export async function collectorCommand(argv: string[], io: CommandIo = {}): Prom
   const stdout = io.stdout ?? process.stdout;
   const stderr = io.stderr ?? process.stderr;
   const args = parse(argv, stderr);
-  if (args === 0) {
-    stdout.write(COLLECTOR_HELP);
+  if (args === 'help' || args === 'help rederive') {
+    stdout.write(args === 'help' ? COLLECTOR_HELP : REDERIVE_HELP);
     return 0;
   }
   if (typeof args === 'number') return args;
