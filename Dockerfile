@@ -24,7 +24,9 @@ COPY protocols protocols
 COPY agent agent
 COPY collector collector
 COPY firmware-configs firmware-configs
-# The folders the compose file mounts volumes on, owned by `node` so a new volume is writable.
+# The folders the collector (store) and the agent (outbox) write, owned by the user they run as:
+# a fresh named volume starts as a copy of its mount point in the image, owner included, so
+# without this it is root's and the first write fails.
 RUN mkdir -p /app/data /app/outbox && chown node:node /app/data /app/outbox
 USER node
 ENTRYPOINT ["node", "bin/dayi.js"]

@@ -1,27 +1,41 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 
+/** Holds 127.0.0.1:port, or finds it held already (by another broker or server): taken either way. */
+async function occupy(port: number): Promise<Server | null> {
+  const server = createServer();
+  return new Promise((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      err.code === 'EADDRINUSE' ? resolve(null) : reject(err),
+    );
+    server.listen(port, '127.0.0.1', () => resolve(server));
+  });
+}
+
 describe('dayi demo (npm start)', () => {
   let child: ChildProcess | undefined;
+  const held: (Server | null)[] = [];
   afterAll(async () => {
     if (child && child.exitCode === null) {
       child.kill('SIGINT');
       await new Promise((r) => child!.once('exit', r));
     }
+    for (const s of held) s?.close();
   });
 
-  it('serves the simulated fleet, its idle instrument and the one that never reports', async () => {
+  it('starts with ports 1883 and 8080 both taken, and serves the simulated fleet, its idle instrument and the one that never reports', async () => {
+    // A new user's machine often runs a Mosquitto on 1883 and something else on 8080.
+    held.push(await occupy(1883), await occupy(8080));
     const data = mkdtempSync(join(tmpdir(), 'dayi-demo-'));
-    child = spawn(
-      process.execPath,
-      [join(ROOT, 'bin/dayi.js'), 'demo', '--port', '0', '--mqtt-port', '0', '--data', data, '--days', '1'],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    child = spawn(process.execPath, [join(ROOT, 'bin/dayi.js'), 'demo', '--data', data, '--days', '1'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout!.on('data', (b) => {
       out += b;
@@ -35,6 +49,8 @@ describe('dayi demo (npm start)', () => {
       if (Date.now() > deadline) throw new Error(`demo printed no API key within 120 s:\n${out}`);
       await new Promise((r) => setTimeout(r, 200));
     }
+    expect(out).toContain('MQTT port 1883 is in use; using a free port instead.');
+    expect(out).toContain('HTTP port 8080 is in use; using a free port instead.');
     const key = /API key +(\S+)/.exec(out)![1]!;
     const api = /API +(http:\/\/\S+)\/v1\/instruments/.exec(out)![1]!;
     expect(out).toMatch(/API docs +http:\/\/\S+\/docs/);

@@ -18,6 +18,8 @@ const HELP = `Usage:
   dayi agent uninstall -c agent.yaml     remove that service (both: --help for their options)
   dayi agent calibrate -c agent.yaml --instrument ID --duration 2h
                                          record the signal and suggest state thresholds
+  dayi agent status -c agent.yaml        per instrument: connection, outbox backlog, the last
+                                         message the collector refused and why (--help: more)
 
 Options:
   -c, --config FILE   the agent configuration (YAML; \${VAR} is taken from the environment)
@@ -29,7 +31,7 @@ acknowledges it, and publishes over MQTT on dayi/v1/{id}/telemetry|state|status|
 Check a config without running it: dayi config check agent.yaml
 `;
 
-const SUBCOMMANDS = ['run', 'install', 'uninstall', 'calibrate'] as const;
+const SUBCOMMANDS = ['run', 'install', 'uninstall', 'calibrate', 'status'] as const;
 type Subcommand = (typeof SUBCOMMANDS)[number];
 
 interface Io {
@@ -71,17 +73,25 @@ export async function agentCommand(
     return 2;
   }
   const { values, positionals } = parsed;
+  const sub = (positionals[0] ?? 'run') as Subcommand;
+  if (values.help && sub === 'status') {
+    io.out((await import('./status.ts')).STATUS_HELP);
+    return 0;
+  }
   if (values.help) {
     io.out(HELP);
     return 0;
   }
-  const sub = (positionals[0] ?? 'run') as Subcommand;
   if (!SUBCOMMANDS.includes(sub) || positionals.length > 1) {
     io.err(`dayi agent: unknown command ${JSON.stringify(positionals.join(' '))}\n\n${HELP}`);
     return 2;
   }
   if (!values.config) {
     io.err(`dayi agent${sub === 'run' ? '' : ` ${sub}`}: -c agent.yaml is required\n\n${HELP}`);
+    return 2;
+  }
+  if (values.json && sub !== 'status') {
+    io.err(`dayi agent: --json is an option of status\n\n${HELP}`);
     return 2;
   }
   if (sub === 'install' || sub === 'uninstall') {
@@ -99,6 +109,11 @@ export async function agentCommand(
   }
   const exposed = readableSecretsWarning(values.config, agentSecrets);
   if (exposed) io.err(`dayi agent: warning: ${exposed}\n`);
+
+  if (sub === 'status') {
+    const { statusCommand } = await import('./status.ts');
+    return statusCommand(config, { json: values.json === true }, io);
+  }
 
   if (sub === 'calibrate') {
     if (!values.instrument) {
@@ -155,6 +170,7 @@ function parse(argv: string[]) {
       config: { type: 'string', short: 'c' },
       instrument: { type: 'string' },
       duration: { type: 'string' },
+      json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });

@@ -523,3 +523,47 @@ export function outboxDiskBytes(dir: string): number {
   for (const f of readdirSync(dir)) if (SEGMENT.test(f)) n += statSync(join(dir, f)).size;
   return n;
 }
+
+/** What an outbox folder holds for sending, read from disk without opening (or changing) it. */
+export interface OutboxBacklog {
+  /** Messages not acknowledged yet, as a restarted agent would send them. */
+  pending: number;
+  bytes: number;
+  /** Event time of the oldest and newest of them. */
+  oldest: number | null;
+  newest: number | null;
+}
+
+/**
+ * The backlog of an outbox folder, for `dayi agent status`: every intact record at or above the
+ * ack pointer. Read-only, so it may run beside the agent; while the agent runs, a few messages
+ * acknowledged out of order may still count (the running agent's own figure is exact).
+ */
+export function readOutboxBacklog(dir: string): OutboxBacklog | null {
+  let files: string[];
+  try {
+    files = readdirSync(dir).filter((f) => SEGMENT.test(f));
+  } catch {
+    return null;
+  }
+  const ackedBelow = readMeta(join(dir, META))?.ackedBelow ?? 0;
+  const backlog: OutboxBacklog = { pending: 0, bytes: 0, oldest: null, newest: null };
+  for (const f of files) {
+    let buf: Buffer;
+    try {
+      buf = readFileSync(join(dir, f));
+    } catch {
+      continue; // removed or compacted under our feet: the agent runs
+    }
+    backlog.bytes += buf.length;
+    for (const { record } of scanRecords(buf).records) {
+      if (record.id < ackedBelow || !OUTBOX_KINDS.includes(record.kind as OutboxKind)) continue;
+      backlog.pending++;
+      const ts = Number(record.payload.ts);
+      if (!Number.isFinite(ts)) continue;
+      backlog.oldest = backlog.oldest === null ? ts : Math.min(backlog.oldest, ts);
+      backlog.newest = backlog.newest === null ? ts : Math.max(backlog.newest, ts);
+    }
+  }
+  return backlog;
+}

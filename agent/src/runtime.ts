@@ -9,6 +9,7 @@ import type { Profiles } from './inputs/profiles.ts';
 import { createLogger, type Logger } from './log.ts';
 import { Outbox } from './outbox.ts';
 import { InstrumentSession } from './publisher/index.ts';
+import { brokerOf, writeStatusFile } from './status-file.ts';
 
 export interface StartOptions {
   log?: Logger;
@@ -113,6 +114,11 @@ export class InstrumentRuntime {
   private warnedSignal = false;
   private lastLinks = '';
   private stopped = false;
+  private readonly agentId: string;
+  private readonly broker: string;
+  private statusWrittenAt = 0;
+  private statusTimer: NodeJS.Timeout | null = null;
+  private statusWriteFailed = false;
 
   constructor(config: AgentConfig, inst: InstrumentConfig, deps: RuntimeDeps) {
     this.inst = inst;
@@ -135,6 +141,8 @@ export class InstrumentRuntime {
       fsync: config.outbox.fsync,
       onWarning: (message, context) => this.log.warn(context, message),
     });
+    this.agentId = config.agent.id;
+    this.broker = brokerOf(config.mqtt.url);
     this.session = new InstrumentSession({
       agentId: config.agent.id,
       agentVersion: deps.version,
@@ -144,7 +152,49 @@ export class InstrumentRuntime {
       log: deps.log,
       now: deps.now,
       links: () => this.links(),
+      onStateChange: () => this.statusChanged(),
     });
+  }
+
+  /**
+   * Rewrites `<outbox>/status.json` for `dayi agent status`: at once, or, when the last write was
+   * less than a second ago (refusals come in bursts of up to a window of messages), a second later.
+   */
+  private statusChanged(): void {
+    if (this.statusTimer) return;
+    const wait = this.statusWrittenAt + 1000 - Date.now();
+    if (wait <= 0) this.writeStatus(false);
+    else {
+      this.statusTimer = setTimeout(() => {
+        this.statusTimer = null;
+        this.writeStatus(false);
+      }, wait);
+      this.statusTimer.unref?.();
+    }
+  }
+
+  private writeStatus(stopped: boolean): void {
+    if (this.stopped && !stopped) return;
+    this.statusWrittenAt = Date.now();
+    try {
+      writeStatusFile(this.outbox.dir, {
+        version: 1,
+        pid: process.pid,
+        agentId: this.agentId,
+        instrumentId: this.id,
+        updatedAt: this.now(),
+        every: this.inst.publishEvery,
+        broker: this.broker,
+        stopped,
+        session: this.session.state(),
+        outbox: this.outbox.stats(),
+      });
+      this.statusWriteFailed = false;
+    } catch (err) {
+      if (!this.statusWriteFailed)
+        this.log.warn({ err: (err as Error).message, outbox: this.outbox.dir }, 'status file not written');
+      this.statusWriteFailed = true;
+    }
   }
 
   /** The inputs' link state as carried in `status`. */
@@ -172,6 +222,7 @@ export class InstrumentRuntime {
     this.starting = Promise.all(this.slots.map((s) => this.startSlot(s))).then(() => {});
     this.timer = setInterval(() => this.publishTelemetry(), this.inst.publishEvery);
     this.checkLinks();
+    this.writeStatus(false);
   }
 
   async stop(): Promise<void> {
@@ -191,6 +242,8 @@ export class InstrumentRuntime {
       }),
     );
     await this.session.stop();
+    if (this.statusTimer) clearTimeout(this.statusTimer);
+    this.writeStatus(true);
     this.outbox.close();
   }
 
@@ -304,6 +357,7 @@ export class InstrumentRuntime {
   private publishTelemetry(): void {
     if (this.stopped) return;
     const ts = this.now();
+    this.statusChanged();
     const change = this.classifier?.advance(ts);
     if (change) this.publishState(change);
     this.checkLinks();

@@ -111,7 +111,7 @@ instruments:
   it('a missing environment variable is an error at its key, and the secret is never echoed', () => {
     const issues = issuesOf(() => parseAgentConfig(SPEC_LIKE, { env: {} }));
     expect(issues).toEqual([
-      { path: 'mqtt.password', message: 'environment variable DAYI_AGENT_PW is not set' },
+      { line: 3, path: 'mqtt.password', message: 'environment variable DAYI_AGENT_PW is not set' },
     ]);
   });
 

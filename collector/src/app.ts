@@ -1,5 +1,5 @@
 import type { DatabaseSync } from 'node:sqlite';
-import { ConfigError } from '@dayi/protocols';
+import { ConfigError, safeParseExplained } from '@dayi/protocols';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { type Logger, pino } from 'pino';
 import { errorHandler, notFoundHandler } from './api/errors.ts';
@@ -64,9 +64,9 @@ function makeLogger(config: CollectorConfig, logger: BuildOptions['logger']): Lo
 }
 
 function parseConfig(config: CollectorConfigInput | CollectorConfig): CollectorConfig {
-  const r = collectorConfigSchema.safeParse(config);
+  const r = safeParseExplained(collectorConfigSchema, config);
   if (r.success) return r.data;
-  throw new ConfigError(r.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })));
+  throw new ConfigError(r.issues.map((i) => ({ path: i.path.join('.'), message: i.message })));
 }
 
 /**

@@ -1,7 +1,8 @@
 import { parseArgs } from 'node:util';
-import { ConfigError } from '@dayi/protocols';
+import { ConfigError, formatConfigIssue } from '@dayi/protocols';
 import { pino } from 'pino';
 import { build, LOG_REDACT } from './app.ts';
+import { ListenError } from './broker/index.ts';
 import { type CollectorConfig, loadCollectorConfig } from './config.ts';
 import { secretFileWarnings } from './config-file.ts';
 import type { CollectorContext } from './context.ts';
@@ -35,6 +36,19 @@ The API is described at http://<http.host>:<http.port>/docs (OpenAPI at /openapi
 Docs: docs/configuration.md (every key), docs/api.md (routes, roles, error codes), collector/README.md.
 `;
 
+export const REDERIVE_HELP = `Usage: dayi collector rederive -c collector.yaml [--instrument ID]
+
+Rebuilds the derived figures (observations, daily usage, status) from the ledger of accepted
+messages, for every instrument or only --instrument ID. The collector already does it by itself at
+start when the time zone or offlineAfter changed, and for one instrument when its thresholds change
+through the API. Run it while the collector is stopped: the rebuild holds the store's write lock.
+
+Options:
+  -c, --config FILE     the collector configuration
+      --instrument ID   only this instrument
+  -h, --help            this help
+`;
+
 type Out = Pick<NodeJS.WriteStream, 'write'>;
 
 interface Parsed {
@@ -43,7 +57,7 @@ interface Parsed {
   instrument: string | undefined;
 }
 
-function parse(argv: string[], stderr: Out): Parsed | number {
+function parse(argv: string[], stderr: Out): Parsed | number | 'help' | 'help rederive' {
   let values: { config?: string; instrument?: string; help?: boolean };
   let positionals: string[];
   try {
@@ -60,8 +74,8 @@ function parse(argv: string[], stderr: Out): Parsed | number {
     stderr.write(`dayi collector: ${(err as Error).message}\n\n${COLLECTOR_HELP}`);
     return 2;
   }
-  if (values.help) return 0;
   const [sub, ...extra] = positionals;
+  if (values.help) return sub === 'rederive' ? 'help rederive' : 'help';
   if ((sub !== undefined && sub !== 'rederive') || extra.length > 0) {
     stderr.write(
       `dayi collector: unexpected argument ${JSON.stringify(sub === 'rederive' ? extra[0] : sub)}\n\n${COLLECTOR_HELP}`,
@@ -91,7 +105,7 @@ function load(file: string, stderr: Out): CollectorConfig | number {
     stderr.write(
       `${file}: ${err.issues.length} error${err.issues.length === 1 ? '' : 's'} in collector config\n`,
     );
-    for (const i of err.issues) stderr.write(`  ${i.path || '(root)'}: ${i.message}\n`);
+    for (const i of err.issues) stderr.write(`  ${formatConfigIssue(i)}\n`);
     return 2;
   }
 }
@@ -120,8 +134,8 @@ export async function collectorCommand(argv: string[], io: CommandIo = {}): Prom
   const stdout = io.stdout ?? process.stdout;
   const stderr = io.stderr ?? process.stderr;
   const args = parse(argv, stderr);
-  if (args === 0) {
-    stdout.write(COLLECTOR_HELP);
+  if (args === 'help' || args === 'help rederive') {
+    stdout.write(args === 'help' ? COLLECTOR_HELP : REDERIVE_HELP);
     return 0;
   }
   if (typeof args === 'number') return args;
@@ -129,15 +143,48 @@ export async function collectorCommand(argv: string[], io: CommandIo = {}): Prom
   if (typeof config === 'number') return config;
   return args.subcommand === 'rederive'
     ? runRederive(config, args.instrument, stdout)
-    : run(config, io, stderr, args.config);
+    : run(config, args.config, io, stderr);
 }
 
-async function run(config: CollectorConfig, io: CommandIo, stderr: Out, file: string): Promise<number> {
+/**
+ * One line that says which key of which file to change when a port cannot be had, instead of a
+ * stack trace: the usual first-run trouble is another broker already on 1883.
+ */
+export function cannotListen(
+  err: NodeJS.ErrnoException,
+  where: { key: string; host: string; port: number; file: string },
+): string {
+  const { key, host, port, file } = where;
+  const hostKey = key.replace(/\.(tls\.)?port$/, '.host');
+  switch (err.code) {
+    case 'EADDRINUSE':
+      return `dayi collector: ${key} ${port} on ${host} is in use by another program: set ${key} in ${file} to a free port, or stop that program\n`;
+    case 'EACCES':
+      return `dayi collector: ${key} ${port} on ${host} needs privileges this user does not have: set ${key} in ${file} to a port above 1023\n`;
+    case 'EADDRNOTAVAIL':
+      return `dayi collector: ${host} is not an address of this machine: set ${hostKey} in ${file} to one of its addresses, or 0.0.0.0 for all\n`;
+    default:
+      return `dayi collector: cannot listen on ${host}:${port} (${key} in ${file}): ${err.message}\n`;
+  }
+}
+
+async function run(config: CollectorConfig, file: string, io: CommandIo, stderr: Out): Promise<number> {
   const stop = io.stopSignal ?? firstSignal();
   let app: Awaited<ReturnType<typeof build>>;
   try {
     app = await build(config);
   } catch (err) {
+    if (err instanceof ListenError) {
+      stderr.write(
+        cannotListen(err.cause as NodeJS.ErrnoException, {
+          key: err.key,
+          host: err.host,
+          port: err.port,
+          file,
+        }),
+      );
+      return 1;
+    }
     stderr.write(`dayi collector: cannot start: ${(err as Error).message}\n`);
     return 1;
   }
@@ -145,7 +192,12 @@ async function run(config: CollectorConfig, io: CommandIo, stderr: Out, file: st
     await app.listen({ host: config.http.host, port: config.http.port });
   } catch (err) {
     stderr.write(
-      `dayi collector: cannot listen on http ${config.http.host}:${config.http.port}: ${(err as Error).message}\n`,
+      cannotListen(err as NodeJS.ErrnoException, {
+        key: 'http.port',
+        host: config.http.host,
+        port: config.http.port,
+        file,
+      }),
     );
     await app.close();
     return 1;

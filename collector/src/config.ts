@@ -1,4 +1,4 @@
-import { bytes, duration, instrumentId, loadConfigFile, parseConfig } from '@dayi/protocols';
+import { bytes, didYouMean, duration, instrumentId, loadConfigFile, parseConfig } from '@dayi/protocols';
 import { z } from 'zod';
 import {
   agentUsername,
@@ -14,28 +14,70 @@ import { DEFAULT_SERIES_RETENTION_MS, influxConfigSchema, seriesConfigSchema } f
 export const ROLES = ['platform', 'manager', 'auditor', 'technician', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
 
+/**
+ * Metrics registry thresholds may classify: the active power or the current of a power meter or a
+ * CT clamp, total or per phase (SPEC's rule "below standby is off…" is about how much the
+ * instrument draws). A closed list, so that a typo (`powr_w`) is refused instead of leaving the
+ * instrument unclassified for good.
+ */
+export const THRESHOLD_SIGNALS = [
+  'power_w',
+  'power_l1_w',
+  'power_l2_w',
+  'power_l3_w',
+  'current_a',
+  'current_l1_a',
+  'current_l2_a',
+  'current_l3_a',
+] as const;
+
 /** SPEC classification thresholds on one signal: below standby is off, … at or above running is running. */
 export const thresholdsSchema = z
-  .object({
+  .strictObject({
     signal: z
       .string()
-      .regex(/^[a-z][a-z0-9_]{0,63}$/)
+      .refine((s) => (THRESHOLD_SIGNALS as readonly string[]).includes(s), {
+        error: (iss) =>
+          `unknown signal ${JSON.stringify(iss.input)}${didYouMean(String(iss.input), THRESHOLD_SIGNALS)}: ` +
+          `thresholds classify one of ${THRESHOLD_SIGNALS.join(', ')}`,
+      })
       .default('power_w'),
     standby: z.number().min(0),
     idle: z.number().min(0),
     running: z.number().min(0),
   })
   .refine((t) => t.standby <= t.idle && t.idle <= t.running, {
-    message: 'thresholds must satisfy standby <= idle <= running',
+    error: (iss) => {
+      const t = iss.input as { standby: number; idle: number; running: number };
+      return `standby ${t.standby}, idle ${t.idle}, running ${t.running} do not rise: use standby <= idle <= running`;
+    },
   });
 export type Thresholds = z.infer<typeof thresholdsSchema>;
+
+/**
+ * Thresholds as read back from the store: written by this or an earlier version, which took any
+ * metric name as the signal. Lenient on purpose: data already accepted is never refused later.
+ */
+export const storedThresholdsSchema: z.ZodType<Thresholds> = z.object({
+  signal: z.string().min(1).default('power_w'),
+  standby: z.number().min(0),
+  idle: z.number().min(0),
+  running: z.number().min(0),
+});
+
+/** A name shown to people: leave it out rather than give it empty or blank. */
+const text = (max: number) =>
+  z
+    .string()
+    .max(max)
+    .refine((v) => v.trim() !== '', 'is empty: give a value, or leave the field out');
 
 /** One instrument of the registry, as the platform pushes it and `instruments:` seeds it. */
 export const instrumentSchema = z.strictObject({
   id: instrumentId,
-  name: z.string().max(200).optional(),
-  org: z.string().max(200).optional(),
-  category: z.string().max(100).optional(),
+  name: text(200).optional(),
+  org: text(200).optional(),
+  category: text(100).optional(),
   quotaHours: z.number().min(0).max(8784).default(1400),
   idleDays: z.number().int().min(1).max(3650).optional(),
   thresholds: thresholdsSchema.optional(),
@@ -109,7 +151,7 @@ export const collectorConfigSchema = z
       .default([]),
     instruments: z.array(instrumentSchema).default([]),
     log: z
-      .object({
+      .strictObject({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
       })
       .default({ level: 'info' }),

@@ -53,7 +53,10 @@ describe('API keys and roles', () => {
       });
       expect(res.statusCode, role).toBe(403);
       expect(res.json()).toEqual({
-        error: { code: 'forbidden', message: `role ${role} may not registry:write` },
+        error: {
+          code: 'forbidden',
+          message: `header.authorization: role ${role} may not registry:write: use a key of role platform or admin`,
+        },
       });
     }
     expect(

@@ -45,21 +45,21 @@ describe('API errors', () => {
       () => get('/v1/instruments/ZJ-NMR-0001/usage?from=2026-02-30&to=2026-03-02'),
       400,
       'invalid_query',
-      /^query\.from: must be a date YYYY-MM-DD$/,
+      /^query\.from: "2026-02-30" is not a date: use YYYY-MM-DD, e\.g\. 2026-11-01$/,
     ],
     [
       'to before from',
       () => get('/v1/instruments/ZJ-NMR-0001/usage?from=2026-11-02&to=2026-11-01'),
       400,
       'invalid_query',
-      /^query\.to: must not be before from$/,
+      /^query\.to: 2026-11-01 is before from 2026-11-02: use a date on or after from$/,
     ],
     [
       'a period too long',
       () => get('/v1/instruments/ZJ-NMR-0001/usage?from=2000-01-01&to=2026-11-01'),
       400,
       'invalid_query',
-      /^query\.to: at most 366 days/,
+      /^query\.to: the period spans 9802 days: ask for at most 366 days at a time$/,
     ],
     ['idle days not a number', () => get('/v1/idle?days=ninety'), 400, 'invalid_query', /^query\.days: /],
     ['idle days zero', () => get('/v1/idle?days=0'), 400, 'invalid_query', /^query\.days: /],
@@ -76,7 +76,7 @@ describe('API errors', () => {
       () => put('/v1/instruments/X-1', { thresholds: { standby: 100, idle: 80, running: 400 } }),
       400,
       'invalid_body',
-      /^body\.thresholds: thresholds must satisfy standby <= idle <= running$/,
+      /^body\.thresholds: standby 100, idle 80, running 400 do not rise: use standby <= idle <= running$/,
     ],
     [
       'a wrong type',
@@ -90,14 +90,64 @@ describe('API errors', () => {
       () => put('/v1/instruments/X-1', { colour: 'red' }),
       400,
       'invalid_body',
-      /^body\.colour: unknown field$/,
+      /^body\.colour: unknown field `colour`: remove it; allowed here are id, name, org, /,
     ],
     [
       'a body id other than the path id',
       () => put('/v1/instruments/X-1', { id: 'X-2' }),
       400,
       'id_mismatch',
-      /^body\.id: "X-2" is not the path id "X-1"$/,
+      /^body\.id: "X-2" is not the path id "X-1": leave id out of the body, or make it the path's$/,
+    ],
+    [
+      'an empty name',
+      () => put('/v1/instruments/X-1', { name: '', org: 'Org' }),
+      400,
+      'invalid_body',
+      /^body\.name: is empty: give a value, or leave the field out$/,
+    ],
+    [
+      'a blank org',
+      () => put('/v1/instruments/X-1', { name: 'XRD', org: '   ' }),
+      400,
+      'invalid_body',
+      /^body\.org: is empty: give a value, or leave the field out$/,
+    ],
+    [
+      'an unknown signal',
+      () =>
+        put('/v1/instruments/X-1', { thresholds: { signal: 'powr_w', standby: 5, idle: 80, running: 400 } }),
+      400,
+      'invalid_body',
+      /^body\.thresholds\.signal: unknown signal "powr_w" \(did you mean `power_w`\?\): thresholds classify one of power_w, /,
+    ],
+    [
+      'a misspelt field inside thresholds',
+      () => put('/v1/instruments/X-1', { thresholds: { standby: 5, idel: 80, idle: 80, running: 400 } }),
+      400,
+      'invalid_body',
+      /^body\.thresholds\.idel: unknown field `idel` \(did you mean `idle`\?\)$/,
+    ],
+    [
+      'a cursor of blanks',
+      () => get('/v1/instruments?cursor=%20%20'),
+      400,
+      'invalid_query',
+      /^query\.cursor: " {2}" is not a cursor: pass the `next` of the previous page, or leave cursor out/,
+    ],
+    [
+      'a cursor that is no instrument id',
+      () => get(`/v1/instruments?cursor=${encodeURIComponent("' OR 1=1 --")}`),
+      400,
+      'invalid_query',
+      /^query\.cursor: "' OR 1=1 --" is not a cursor: /,
+    ],
+    [
+      'a misspelt query parameter',
+      () => get('/v1/instruments?limt=5'),
+      400,
+      'invalid_query',
+      /^query\.limt: unknown parameter `limt` \(did you mean `limit`\?\)$/,
     ],
     [
       'a body that is not JSON by content type',
@@ -117,6 +167,30 @@ describe('API errors', () => {
     expect(body.error.code).toBe(code);
     expect(body.error.message).toMatch(message);
     expect(ERROR_CODES[code as keyof typeof ERROR_CODES].status).toBe(status);
+  });
+
+  it('speaks with one voice: where, what was wrong, what to do', async () => {
+    const anonymous = (url: string, headers: Record<string, string> = {}) =>
+      app.inject({ method: 'GET', url, headers });
+    const answers = await Promise.all([
+      ...cases.map(([, request]) => request()),
+      anonymous('/v1/instruments'),
+      anonymous('/v1/instruments', { authorization: 'Bearer not-a-configured-key' }),
+      app.inject({ method: 'PUT', url: '/v1/instruments/X-1', headers: auth('auditor'), payload: {} }),
+      put('/v1/instruments/X-1', ''),
+    ]);
+    for (const res of answers) {
+      const { message } = res.json().error as { message: string };
+      // Several problems of one request are joined by "; ", each in the same form.
+      for (const part of message.split(/; (?=(?:path|query|body|header|route|store|server)[.:])/)) {
+        // "what: what to do", or a misspelling with the name that was meant
+        expect(part, message).toMatch(
+          /^((path|query|body|header)\.[\w.-]+|body|route|store|server): .+(: .+| \(did you mean `[\w.-]+`\?\))$/,
+        );
+      }
+      // zod's own wording never reaches a user.
+      expect(message).not.toMatch(/Invalid input|Too (big|small)|expected \w+, received|Unrecognized key/);
+    }
   });
 
   it('bad requests change nothing', async () => {

@@ -79,7 +79,10 @@ describe('/healthz, /metrics, /openapi.json, /docs', () => {
     const api = await broken.inject({ method: 'GET', url: '/v1/instruments', headers: auth('platform') });
     expect(api.statusCode).toBe(503);
     expect(api.json()).toEqual({
-      error: { code: 'store_unavailable', message: 'the store cannot be read or written' },
+      error: {
+        code: 'store_unavailable',
+        message: "store: cannot be read or written: retry later; the collector's log says why",
+      },
     });
     await broken.close();
   });

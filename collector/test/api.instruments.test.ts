@@ -79,6 +79,59 @@ describe('GET/PUT /v1/instruments', () => {
     });
   });
 
+  it('an instrument silent for 100 days is not online, though its old messages arrive now', async () => {
+    const ts = NOW - 100 * 86_400_000;
+    const ingest = (kind: string, payload: object) =>
+      app.dayi.ingest.submit({
+        topic: `dayi/v1/C-3/${kind}`,
+        payload: Buffer.from(JSON.stringify(payload)),
+        clientId: 'test',
+        username: null,
+        allowedInstruments: 'all',
+        receivedAt: NOW - 1000,
+      });
+    await ingest('status', { ts, online: true, agent: { id: 'lab3-pc7', version: '1.0.0' } });
+    await ingest('telemetry', { ts, seq: 1, metrics: { power_w: 500 }, state: 'running' });
+    const res = await get('/v1/instruments/C-3');
+    expect(res.json()).toMatchObject({
+      online: false,
+      state: 'unknown',
+      lastSeen: '2026-08-21T12:00:00.000+08:00',
+    });
+    expect(
+      instrumentList.parse((await get('/v1/instruments')).json()).items.find((i) => i.id === 'C-3'),
+    ).toMatchObject({ online: false });
+  });
+
+  it('an agent whose every input is disconnected does not make its instrument online', async () => {
+    const ingest = (kind: string, payload: object) =>
+      app.dayi.ingest.submit({
+        topic: `dayi/v1/D-4/${kind}`,
+        payload: Buffer.from(JSON.stringify(payload)),
+        clientId: 'test',
+        username: null,
+        allowedInstruments: 'all',
+        receivedAt: NOW - 1000,
+      });
+    const inputs = [
+      { name: 'meter', type: 'modbus', connected: false, lastError: 'timeout', lastErrorAt: NOW - 2000 },
+    ];
+    await ingest('status', {
+      ts: NOW - 1000,
+      online: true,
+      agent: { id: 'lab3-pc7', version: '1.0.0' },
+      inputs,
+    });
+    expect((await get('/v1/instruments/D-4')).json()).toMatchObject({ online: false });
+    await ingest('status', {
+      ts: NOW - 500,
+      online: true,
+      agent: { id: 'lab3-pc7', version: '1.0.0' },
+      inputs: [{ ...inputs[0], connected: true }],
+    });
+    expect((await get('/v1/instruments/D-4')).json()).toMatchObject({ online: true });
+  });
+
   it('PUT creates (201), then replaces (200) exactly with the body; the path id wins', async () => {
     const created = await put('F-6', { name: 'XRD', org: 'Org', quotaHours: 800, idleDays: 30 });
     expect(created.statusCode).toBe(201);

@@ -73,7 +73,7 @@ describe('GET /v1/instruments/{id}/usage and /v1/idle', () => {
     const byOwn = idleResponse.parse((await get('/v1/idle')).json());
     // U-1 (19 days, the config's 90) is not idle; U-2 (5 days, its own 3) is.
     expect(byOwn.items.map((i) => [i.id, i.idleDays])).toEqual([['U-2', 5]]);
-    expect(byOwn.neverReported).toEqual([{ id: 'NEVER-1', org: null, name: 'Never' }]);
+    expect(byOwn.neverReported).toEqual([{ id: 'NEVER-1', org: null, name: 'Never', reason: 'never_seen' }]);
     const byQuery = idleResponse.parse((await get('/v1/idle?days=10')).json());
     expect(byQuery.items.map((i) => [i.id, i.idleDays, i.lastPoweredAt])).toEqual([
       ['U-1', 19, '2026-11-10T09:19:00.000+08:00'],

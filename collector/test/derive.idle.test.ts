@@ -55,10 +55,27 @@ describe('current state and online', () => {
   });
 
   it('is online only when the last status did not say offline and evidence is fresh', () => {
-    expect(isOnline({ online: 1, lastReceivedAt: now - 1000 }, off, now)).toBe(true);
-    expect(isOnline({ online: null, lastReceivedAt: now - 1000 }, off, now)).toBe(true);
-    expect(isOnline({ online: 0, lastReceivedAt: now - 1000 }, off, now)).toBe(false);
-    expect(isOnline({ online: 1, lastReceivedAt: now - off }, off, now)).toBe(false);
-    expect(isOnline({ online: null, lastReceivedAt: null }, off, now)).toBe(false);
+    const fresh = { lastReceivedAt: now - 1000, lastSeen: now - 1000 };
+    expect(isOnline({ online: 1, ...fresh }, off, now)).toBe(true);
+    expect(isOnline({ online: null, ...fresh }, off, now)).toBe(true);
+    expect(isOnline({ online: 0, ...fresh }, off, now)).toBe(false);
+    expect(isOnline({ online: 1, lastReceivedAt: now - off, lastSeen: now - 1000 }, off, now)).toBe(false);
+    expect(isOnline({ online: null, lastReceivedAt: null, lastSeen: null }, off, now)).toBe(false);
+  });
+
+  it('is not online for an instrument silent for 100 days, even when its old data arrives just now', () => {
+    // An agent back after an outage replays its outbox: arrival is fresh, the evidence is not.
+    expect(isOnline({ online: 1, lastReceivedAt: now - 1000, lastSeen: now - 100 * DAY_MS }, off, now)).toBe(
+      false,
+    );
+  });
+
+  it('follows the link state of the inputs the agent reports', () => {
+    const fresh = { online: 1, lastReceivedAt: now - 1000, lastSeen: now - 1000 };
+    expect(isOnline({ ...fresh, inputs: [{ connected: false }, { connected: false }] }, off, now)).toBe(
+      false,
+    );
+    expect(isOnline({ ...fresh, inputs: [{ connected: false }, { connected: true }] }, off, now)).toBe(true);
+    expect(isOnline({ ...fresh, inputs: [] }, off, now)).toBe(true);
   });
 });

@@ -1,4 +1,5 @@
 import { writeFileSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
@@ -80,17 +81,40 @@ colour: red
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(`${file}:`);
     for (const path of [
-      'http.port:',
-      'offlineAfter:',
-      'apiKeys.0.key:',
-      'agents.0.password:',
-      'colour: unknown key',
+      'line 1: http.port:',
+      'line 2: offlineAfter:',
+      'line 3: apiKeys.0.key:',
+      'line 4: agents.0.password:',
+      'line 5: colour: unknown key',
     ]) {
       expect(r.stderr).toContain(`  ${path}`);
     }
     const missing = await run(['-c', join(tmp.dir, 'nope.yaml')]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('cannot read file');
+  });
+
+  it('a port in use is one line that names the key to change, not a stack trace', async () => {
+    // Both the broker's and the API's port: each is taken by another listener first.
+    for (const key of ['mqtt', 'http'] as const) {
+      const blocker = createServer();
+      await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+      const port = (blocker.address() as AddressInfo).port;
+      const file = join(tmp.dir, `busy-${key}.yaml`);
+      const config = e2eConfig(tmp.dir, ['LAB-BUSY-0001'], {
+        store: { sqlite: join(tmp.dir, `busy-${key}.sqlite`) },
+      });
+      writeFileSync(file, stringify({ ...config, [key]: { host: '127.0.0.1', port } }));
+      try {
+        const r = await run(['-c', file]);
+        expect(r.code).toBe(1);
+        expect(r.stderr).toBe(
+          `dayi collector: ${key}.port ${port} on 127.0.0.1 is in use by another program: set ${key}.port in ${file} to a free port, or stop that program\n`,
+        );
+      } finally {
+        blocker.close();
+      }
+    }
   });
 
   it('rederive rebuilds the figures from the ledger, for one instrument or all', async () => {

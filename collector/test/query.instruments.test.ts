@@ -33,7 +33,7 @@ describe('listInstruments / getInstrument', () => {
     expect(listInstruments(t.ctx).items).toHaveLength(5);
     for (const limit of [0, 1001, 2.5]) {
       expect(() => listInstruments(t!.ctx, { limit })).toThrow(QueryError);
-      expect(() => listInstruments(t!.ctx, { limit })).toThrow(/^limit: /);
+      expect(() => listInstruments(t!.ctx, { limit })).toThrow(/ is not a whole number from 1 to 1000: /);
     }
   });
 
@@ -191,17 +191,25 @@ describe('getIdle', () => {
         {
           id: 'OLD-120',
           org: 'Zhejiang University',
+          name: 'OLD-120 name',
           lastPoweredAt: '2026-08-01T08:00:00.000+08:00',
           idleDays: 120,
+          lastSeen: '2026-08-01T09:00:00.000+08:00',
+          // Nothing heard for 119 days: off, or disconnected, the collector cannot tell.
+          reason: 'silent',
+          window: { from: '2026-08-31', to: '2026-11-29' },
+          coverage: 0,
         },
       ],
-      neverReported: [{ id: 'NEVER-1', org: 'Westlake University', name: 'NEVER-1 name' }],
+      neverReported: [
+        { id: 'NEVER-1', org: 'Westlake University', name: 'NEVER-1 name', reason: 'never_seen' },
+      ],
     });
     expect(getIdle(t.ctx, { days: 7 }).items.map((i) => [i.id, i.idleDays])).toEqual([
       ['OLD-120', 120],
       ['NEW-10', 10],
     ]);
-    expect(() => getIdle(t!.ctx, { days: 0 })).toThrow(/^days: /);
+    expect(() => getIdle(t!.ctx, { days: 0 })).toThrow(/^0 is not a whole number of days/);
   });
 
   it('without days, each instrument’s own idleDays applies, else the config’s', async () => {
@@ -215,10 +223,61 @@ describe('getIdle', () => {
     // Reporting only `off` for a long time: counted from the first message.
     await t.send('OFF-ONLY', 'state', { ts: now - 100 * DAY, seq: 1, state: 'off', since: now - 100 * DAY });
     await t.send('OFF-ONLY', 'state', { ts: now - DAY, seq: 2, state: 'off', since: now - 100 * DAY });
-    expect(getIdle(t.ctx).items).toEqual([
-      { id: 'OFF-ONLY', org: null, lastPoweredAt: null, idleDays: 100 },
-      { id: 'STRICT', org: null, lastPoweredAt: '2026-10-15T08:00:00.000+00:00', idleDays: 45 },
+    expect(getIdle(t.ctx).items.map((i) => [i.id, i.lastPoweredAt, i.idleDays])).toEqual([
+      ['OFF-ONLY', null, 100],
+      ['STRICT', '2026-10-15T08:00:00.000+00:00', 45],
     ]);
+  });
+});
+
+describe('getIdle tells switched off from unknown', () => {
+  it('says why each instrument is listed, when it was last heard of, and how much of the window is known', async () => {
+    const now = Date.parse('2026-11-29T12:00:00Z');
+    t = openDeriveDb({ timezone: 'UTC', idleDays: 30, offlineAfter: '15m' }, now);
+    upsertInstrument(t.ctx, { id: 'CT-1', quotaHours: 1400 }); // metrics only, no thresholds
+    upsertInstrument(t.ctx, { id: 'NEVER', quotaHours: 1400 });
+    // OFF: its agent reports "off" every 10 minutes for 40 days, up to now.
+    const seq = { next: 0 };
+    await t.sendAll(
+      telemetryEvery('OFF', '2026-10-20T12:00:00Z', '2026-11-29T12:00:00Z', 10 * MIN, 'off', seq),
+    );
+    // GONE: powered 60 days ago, then its agent went quiet after reporting off for a day.
+    await t.send('GONE', 'state', { ts: now - 60 * DAY, seq: 1, state: 'running', since: now - 60 * DAY });
+    await t.sendAll(
+      telemetryEvery('GONE', '2026-09-30T13:00:00Z', '2026-10-01T13:00:00Z', 10 * MIN, 'off', { next: 2 }),
+    );
+    // CT-1: reports power for 40 days, but nothing classifies it.
+    await t.sendAll(
+      telemetryEvery(
+        'CT-1',
+        '2026-10-20T12:00:00Z',
+        '2026-11-29T12:00:00Z',
+        10 * MIN,
+        undefined,
+        { next: 0 },
+        {
+          power_w: 3,
+        },
+      ),
+    );
+    const idle = getIdle(t.ctx);
+    const byId = Object.fromEntries(idle.items.map((i) => [i.id, i]));
+    expect(Object.keys(byId).sort()).toEqual(['CT-1', 'GONE', 'OFF']);
+    expect(byId.OFF).toMatchObject({
+      reason: 'not_powered',
+      lastSeen: '2026-11-29T11:50:00.000+00:00',
+      window: { from: '2026-10-30', to: '2026-11-29' },
+      coverage: 1,
+    });
+    expect(byId.GONE).toMatchObject({
+      reason: 'silent',
+      lastSeen: '2026-10-01T12:50:00.000+00:00',
+      lastPoweredAt: '2026-09-30T12:00:00.000+00:00',
+      idleDays: 60,
+      coverage: 0,
+    });
+    expect(byId['CT-1']).toMatchObject({ reason: 'no_state', coverage: 0 });
+    expect(idle.neverReported).toEqual([{ id: 'NEVER', org: null, name: null, reason: 'never_seen' }]);
   });
 });
 
@@ -264,7 +323,7 @@ describe('registry', () => {
         quotaHours: 1400,
         thresholds: { signal: 'power_w', standby: 50, idle: 10, running: 5 },
       }),
-    ).toThrow(/thresholds: thresholds must satisfy/);
-    expect(() => upsertInstrument(t!.ctx, { id: 'bad id!', quotaHours: 1400 })).toThrow(/^id: /);
+    ).toThrow(/^body\.thresholds: standby 50, idle 10, running 5 do not rise: /);
+    expect(() => upsertInstrument(t!.ctx, { id: 'bad id!', quotaHours: 1400 })).toThrow(/^body\.id: /);
   });
 });

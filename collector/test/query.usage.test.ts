@@ -107,8 +107,10 @@ describe('getUsage', () => {
     const at2 = getUsage(t.ctx, id, '2026-11-02', '2026-11-03');
     expect(at2.days).toEqual([
       { date: '2026-11-02', poweredHours: 0.03, runningHours: 0.03, coverage: 0.0033 },
-      { date: '2026-11-03', poweredHours: 0, runningHours: 0, coverage: 0 },
+      // Tomorrow has not begun: nothing can be known of it yet, which is not "no data" (0).
+      { date: '2026-11-03', poweredHours: 0, runningHours: 0, coverage: null },
     ]);
+    expect(getUsage(t.ctx, id, '2026-11-03', '2026-11-04')).toMatchObject({ coverage: null });
     t.clock.now = Date.parse('2026-11-02T12:00:00Z');
     expect(getUsage(t.ctx, id, '2026-11-02', '2026-11-02').days[0]).toEqual({
       date: '2026-11-02',
@@ -190,7 +192,7 @@ describe('getUsage', () => {
     expect(fails(() => getUsage(t!.ctx, 'X-1', '2026-11-31', '2026-12-01'))).toMatchObject({
       code: 'bad_request',
       param: 'from',
-      message: expect.stringMatching(/^from: "2026-11-31" is not a date/),
+      message: expect.stringMatching(/^"2026-11-31" is not a date: use YYYY-MM-DD/),
     });
     expect(fails(() => getUsage(t!.ctx, 'X-1', '2026-11-01', 'tomorrow'))).toMatchObject({
       code: 'bad_request',
@@ -198,7 +200,8 @@ describe('getUsage', () => {
     });
     expect(fails(() => getUsage(t!.ctx, 'X-1', '2026-11-05', '2026-11-01'))).toMatchObject({
       code: 'bad_request',
-      message: 'from: 2026-11-05 is after to: 2026-11-01',
+      param: 'from',
+      message: '2026-11-05 is after to 2026-11-01: use a from on or before to',
     });
     expect(fails(() => getUsage(t!.ctx, 'X-1', '2025-01-01', '2026-01-02'))).toMatchObject({
       code: 'bad_request',
@@ -208,7 +211,8 @@ describe('getUsage', () => {
     expect(getUsage(t.ctx, 'X-1', '2024-01-01', '2024-12-31').days).toHaveLength(366);
     expect(fails(() => getUsage(t!.ctx, 'NOPE', '2026-11-01', '2026-11-01'))).toMatchObject({
       code: 'not_found',
-      message: 'instrument NOPE is not known',
+      param: 'id',
+      message: expect.stringMatching(/^no instrument "NOPE" in the registry: /),
     });
   });
 });

@@ -37,11 +37,15 @@ describe('config loading', () => {
       'mqtt: { url: 5, password: "${PW}" }\nevery: soon\nitems: [{ id: a, idd: b }]\ntypo: 1',
     );
     expect(issues).toEqual([
-      { path: 'mqtt.password', message: 'environment variable PW is not set' },
-      { path: 'mqtt.url', message: expect.stringMatching(/expected string/) },
-      { path: 'every', message: expect.stringMatching(/invalid duration "soon"/) },
-      { path: 'items.0.idd', message: 'unknown key' },
-      { path: 'typo', message: 'unknown key' },
+      { line: 1, path: 'mqtt.password', message: 'environment variable PW is not set' },
+      { line: 1, path: 'mqtt.url', message: 'got the number 5: give text' },
+      { line: 2, path: 'every', message: expect.stringMatching(/invalid duration "soon"/) },
+      { line: 3, path: 'items.0.idd', message: 'unknown key `idd` (did you mean `id`?)' },
+      {
+        line: 4,
+        path: 'typo',
+        message: 'unknown key `typo`: remove it; allowed here are mqtt, every, maxBytes, items',
+      },
     ]);
   });
 

@@ -4,7 +4,7 @@
  * would crash-loop on a typo is not installed.
  *
  * For the CLI: `serviceCommand('install' | 'uninstall', argv)` parses its own options (see
- * SERVICE_HELP) and resolves to the exit code; `installService(opts)` / `uninstallService(opts)`
+ * serviceHelp) and resolves to the exit code; `installService(opts)` / `uninstallService(opts)`
  * take them already parsed. Both never throw for a user error: they print it and resolve to 1.
  */
 import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
@@ -375,11 +375,25 @@ export async function uninstallService(opts: ServiceOptions): Promise<number> {
   return 0;
 }
 
-export const SERVICE_HELP = `Usage:
-  dayi agent install -c agent.yaml [options]     register the agent as a service and start it
-  dayi agent uninstall -c agent.yaml [options]   stop and remove that service
+/** The help of `dayi agent install` or `dayi agent uninstall`: each its own. */
+export function serviceHelp(sub: 'install' | 'uninstall'): string {
+  const what =
+    sub === 'install'
+      ? `Usage: dayi agent install -c agent.yaml [options]
 
-Options:
+Registers the agent as a service and starts it: a systemd unit on Linux, a Windows service
+(through WinSW) on Windows. The config is checked first; the service runs the agent bundle
+(agent/dist/dayi-agent.mjs) and restarts it if it stops.
+`
+      : `Usage: dayi agent uninstall -c agent.yaml [options]
+
+Stops and removes the service that \`dayi agent install\` registered for this config. The outbox
+(messages not yet acknowledged) and the config are left in place.
+`;
+  return `${what}\n${SERVICE_OPTIONS_HELP}`;
+}
+
+const SERVICE_OPTIONS_HELP = `Options:
   -c, --config FILE     the agent configuration (made absolute; validated before installing)
   --user NAME           Linux: run as this user (add it to the dialout group for serial ports)
   --env-file FILE       Linux: NAME=value lines for the config's \${VAR} secrets
@@ -420,15 +434,15 @@ export async function serviceCommand(
   try {
     ({ values } = parseArgs({ args: argv, options: SERVICE_CLI_OPTIONS, allowPositionals: false }));
   } catch (e) {
-    err(`dayi agent ${sub}: ${(e as Error).message}\n\n${SERVICE_HELP}`);
+    err(`dayi agent ${sub}: ${(e as Error).message}\n\n${serviceHelp(sub)}`);
     return 2;
   }
   if (values.help) {
-    out(SERVICE_HELP);
+    out(serviceHelp(sub));
     return 0;
   }
   if (!values.config) {
-    err(`dayi agent ${sub}: -c agent.yaml is required\n\n${SERVICE_HELP}`);
+    err(`dayi agent ${sub}: -c agent.yaml is required\n\n${serviceHelp(sub)}`);
     return 2;
   }
   const opts: ServiceOptions = {

@@ -52,11 +52,25 @@ export function createKeyring(apiKeys: CollectorConfig['apiKeys']) {
   /** Resolves the Authorization header to a principal allowed `permission`, or throws 401/403. */
   function authorize(header: string | undefined, permission: Permission): ApiPrincipal {
     const m = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
-    if (!m) throw new ApiError('unauthorized', 'an API key is required: Authorization: Bearer <api key>');
+    if (!m)
+      throw new ApiError(
+        'unauthorized',
+        `header.authorization: ${header ? 'not a bearer token' : 'missing'}: send Authorization: Bearer <api key>`,
+      );
     const principal = identify(m[1]!);
-    if (!principal) throw new ApiError('unauthorized', 'the API key is not valid');
+    if (!principal)
+      throw new ApiError(
+        'unauthorized',
+        "header.authorization: this API key is not configured: use a key from apiKeys in the collector's configuration",
+      );
     if (!ROLE_PERMISSIONS[principal.role].includes(permission)) {
-      throw new ApiError('forbidden', `role ${principal.role} may not ${permission}`);
+      const roles = (Object.keys(ROLE_PERMISSIONS) as Role[]).filter((r) =>
+        ROLE_PERMISSIONS[r].includes(permission),
+      );
+      throw new ApiError(
+        'forbidden',
+        `header.authorization: role ${principal.role} may not ${permission}: use a key of role ${roles.join(' or ')}`,
+      );
     }
     return principal;
   }

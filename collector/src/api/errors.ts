@@ -71,13 +71,28 @@ const VALIDATION_CODE: Record<string, ErrorCode> = {
   headers: 'invalid_query',
 };
 
-/** Maps anything thrown in a route to the error table; unexpected errors are logged, not shown. */
-export function classifyError(err: FastifyError | ApiError | Error): { code: ErrorCode; message: string } {
+/**
+ * Maps anything thrown in a route to the error table; unexpected errors are logged, not shown.
+ *
+ * Every message speaks with one voice (docs/api.md, "Errors"): where (`path.id`, `query.from`,
+ * `body.thresholds.signal`, `header.authorization`, `route`, `store`, `server`), what was wrong,
+ * and what to do: `query.to: 2026-10-01 is before from 2026-11-01: use a date on or after from`.
+ */
+export function classifyError(
+  err: FastifyError | ApiError | Error,
+  request?: Pick<FastifyRequest, 'headers' | 'id'>,
+): { code: ErrorCode; message: string } {
   if (err instanceof ApiError) return { code: err.code, message: err.message };
   // Queries check their inputs too; the route schemas normally catch the same mistakes first.
   if (isQueryError(err)) {
-    if (err.code === 'not_found') return { code: 'instrument_not_found', message: err.message };
-    return { code: 'invalid_query', message: err.param ? `query.${err.message}` : err.message };
+    if (err.param === 'body') return { code: 'invalid_body', message: err.message };
+    const where = err.param === 'id' ? 'path.id' : err.param ? `query.${err.param}` : 'query';
+    if (err.code === 'not_found')
+      return { code: 'instrument_not_found', message: `${where}: ${err.message}` };
+    return {
+      code: err.param === 'id' ? 'invalid_params' : 'invalid_query',
+      message: `${where}: ${err.message}`,
+    };
   }
   const fe = err as FastifyError;
   if (fe.validationContext) {
@@ -86,31 +101,53 @@ export function classifyError(err: FastifyError | ApiError | Error): { code: Err
   switch (fe.code) {
     // a path outside the served folder (`/docs/static/..`): nothing is there to find
     case 'FST_STATIC_FORBIDDEN_PATH':
-      return { code: 'not_found', message: 'no such file' };
+      return { code: 'not_found', message: 'path: no such file under /docs: see /docs for the API' };
     case 'FST_ERR_BAD_URL':
-      return { code: 'invalid_url', message: `url: ${err.message.slice(0, 300)}` };
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return { code: 'unsupported_media_type', message: 'body must be application/json' };
+      return {
+        code: 'invalid_url',
+        message: `url: ${err.message.slice(0, 300)}: percent-encode the URL correctly`,
+      };
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE': {
+      const type = request?.headers['content-type'];
+      return {
+        code: 'unsupported_media_type',
+        message: `header.content-type: ${type ? JSON.stringify(type) : 'missing'} is not JSON: send the body as application/json`,
+      };
+    }
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return { code: 'payload_too_large', message: 'body is too large' };
+      return { code: 'payload_too_large', message: 'body: too large for this server: send less at a time' };
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
-      return { code: 'invalid_body', message: `body: not JSON (${err.message})` };
+      return { code: 'invalid_body', message: `body: not JSON (${err.message}): send a JSON object` };
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return { code: 'invalid_body', message: 'body: a JSON body is required' };
+      return { code: 'invalid_body', message: 'body: missing: send a JSON object' };
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-      return { code: 'invalid_body', message: 'body: content-length does not match the body' };
+      return {
+        code: 'invalid_body',
+        message: "header.content-length: does not match the body: send the body's exact length",
+      };
   }
   if (isStoreFailure(err))
-    return { code: 'store_unavailable', message: 'the store cannot be read or written' };
+    return {
+      code: 'store_unavailable',
+      message: "store: cannot be read or written: retry later; the collector's log says why",
+    };
   if (fe.statusCode === 400 && err instanceof SyntaxError) {
-    return { code: 'invalid_body', message: `body: not JSON (${err.message})` };
+    return { code: 'invalid_body', message: `body: not JSON (${err.message}): send a JSON object` };
   }
-  if (fe.statusCode === 400) return { code: 'invalid_body', message: err.message };
-  if (fe.statusCode === 404) return { code: 'not_found', message: err.message };
-  if (fe.statusCode === 403) return { code: 'forbidden', message: err.message };
-  if (fe.statusCode === 415) return { code: 'unsupported_media_type', message: err.message };
-  if (fe.statusCode === 413) return { code: 'payload_too_large', message: err.message };
-  return { code: 'internal', message: 'internal error' };
+  if (fe.statusCode === 400)
+    return { code: 'invalid_body', message: `body: ${err.message}: check the request against /docs` };
+  if (fe.statusCode === 404)
+    return { code: 'not_found', message: `route: ${err.message}: see /docs for the routes` };
+  if (fe.statusCode === 403)
+    return { code: 'forbidden', message: `request: ${err.message}: this is not allowed` };
+  if (fe.statusCode === 415)
+    return { code: 'unsupported_media_type', message: `header.content-type: ${err.message}: send JSON` };
+  if (fe.statusCode === 413)
+    return { code: 'payload_too_large', message: `body: ${err.message}: send less at a time` };
+  return {
+    code: 'internal',
+    message: `server: internal error: retry; if it persists, report request ${request?.id ?? 'id unknown'} (the collector logs it)`,
+  };
 }
 
 // Primary SQLite result codes that mean the store, not the query, is at fault: BUSY, LOCKED,
@@ -130,7 +167,7 @@ export function errorHandler(
   request: FastifyRequest,
   reply: FastifyReply,
 ): FastifyReply {
-  const { code, message } = classifyError(err);
+  const { code, message } = classifyError(err, request);
   const status = ERROR_CODES[code].status;
   if (status >= 500) request.log.error({ err }, 'request failed');
   if (code === 'unauthorized') reply.header('WWW-Authenticate', 'Bearer realm="dayi"');
@@ -140,5 +177,10 @@ export function errorHandler(
 export function notFoundHandler(request: FastifyRequest, reply: FastifyReply): FastifyReply {
   return reply
     .status(404)
-    .send(errorBody('not_found', `no route ${request.method} ${request.url.split('?')[0]}`));
+    .send(
+      errorBody(
+        'not_found',
+        `route: no route ${request.method} ${request.url.split('?')[0]}: see /docs for the routes (all under /v1)`,
+      ),
+    );
 }

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { CollectorContext } from '../context.ts';
+import { notInRegistry } from '../query/errors.ts';
 import { getIdle, getInstrument, getUsage, listInstruments, upsertInstrument } from '../query/index.ts';
 import type { Keyring } from './auth.ts';
 import { ApiError } from './errors.ts';
@@ -98,7 +99,7 @@ export async function v1Routes(
       if (body.id !== undefined && body.id !== id) {
         throw new ApiError(
           'id_mismatch',
-          `body.id: ${JSON.stringify(body.id)} is not the path id ${JSON.stringify(id)}`,
+          `body.id: ${JSON.stringify(body.id)} is not the path id ${JSON.stringify(id)}: leave id out of the body, or make it the path's`,
         );
       }
       const { created } = upsertInstrument(ctx, { ...body, id });
@@ -146,10 +147,7 @@ export async function v1Routes(
 
 function mustExist<T>(id: string, value: T | null | undefined): T {
   if (value === null || value === undefined) {
-    throw new ApiError(
-      'instrument_not_found',
-      `path.id: no instrument ${JSON.stringify(id)} in the registry`,
-    );
+    throw new ApiError('instrument_not_found', `path.id: ${notInRegistry(id)}`);
   }
   return value;
 }

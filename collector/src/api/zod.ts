@@ -1,3 +1,4 @@
+import { type PathIssue, safeParseExplained } from '@dayi/protocols';
 import type { FastifySchemaCompiler, FastifyTypeProvider } from 'fastify';
 import { z } from 'zod';
 
@@ -19,24 +20,27 @@ const PART_NAME: Record<string, string> = {
   headers: 'header',
 };
 
-/** `query.from: must be a date YYYY-MM-DD; …` */
-export function describeIssues(part: string, issues: readonly z.core.$ZodIssue[]): string {
-  const at = (path: readonly PropertyKey[]) => [part, ...path.map(String)].join('.');
-  return issues
-    .flatMap((i) =>
-      i.code === 'unrecognized_keys'
-        ? i.keys.map((k) => `${at([...i.path, k])}: unknown field`)
-        : [`${at(i.path)}: ${i.message}`],
-    )
-    .join('; ');
+const NOUN: Record<string, string> = {
+  query: 'parameter',
+  path: 'parameter',
+  body: 'field',
+  header: 'header',
+};
+
+/**
+ * `query.from: "2026-02-30" is not a date: use YYYY-MM-DD, e.g. 2026-11-01; …`: where, what was
+ * wrong and what to do, for each issue (the same plain words as configuration errors).
+ */
+export function describeIssues(part: string, issues: readonly PathIssue[]): string {
+  return issues.map((i) => `${[part, ...i.path.map(String)].join('.')}: ${i.message}`).join('; ');
 }
 
 export const zodValidatorCompiler: FastifySchemaCompiler<z.ZodType> = ({ schema, httpPart }) => {
   const part = PART_NAME[httpPart ?? 'body'] ?? 'body';
   return (data: unknown) => {
-    const r = schema.safeParse(data ?? (part === 'body' ? undefined : {}));
+    const r = safeParseExplained(schema, data ?? (part === 'body' ? undefined : {}), { noun: NOUN[part] });
     if (r.success) return { value: r.data };
-    return { error: new Error(describeIssues(part, r.error.issues)) };
+    return { error: new Error(describeIssues(part, r.issues)) };
   };
 };
 

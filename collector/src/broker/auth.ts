@@ -1,5 +1,5 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { parseTopic, TOPIC_KINDS, TOPIC_ROOT } from '@dayi/protocols';
+import { parseTopic, refusalTopicFor, TOPIC_KINDS, TOPIC_ROOT } from '@dayi/protocols';
 import type { CollectorConfig } from '../config.ts';
 
 /** One agent's credentials as kept in memory: a keyed digest of the password, never the password. */
@@ -65,10 +65,13 @@ export async function createAuthenticator(agents: CollectorConfig['agents']): Pr
 
 /**
  * May `agent` subscribe to `filter`? Only to topics of its own instruments: `dayi/v1/{id}/{kind}`,
- * `dayi/v1/{id}/+` or `dayi/v1/{id}/#` with a literal id it is registered for. Everything else
- * is refused, in particular `#`, `$SYS/#` and `$dayi/#` (where the broker parks dropped messages).
+ * `dayi/v1/{id}/+` or `dayi/v1/{id}/#` with a literal id it is registered for, and to its own
+ * refusal topic `$dayi/v1/agents/{username}/refused`. Everything else is refused, in particular
+ * `#`, `$SYS/#`, `$dayi/#` (where the broker parks dropped messages) and other agents' refusals.
  */
 export function maySubscribe(agent: Agent, filter: string): boolean {
+  // Its own refusal notices (protocols/src/mqtt/refusal.ts), and nobody else's.
+  if (filter === refusalTopicFor(agent.username)) return true;
   const parts = filter.split('/');
   if (parts.length !== 4 || `${parts[0]}/${parts[1]}` !== TOPIC_ROOT) return false;
   const id = parts[2]!;

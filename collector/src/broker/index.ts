@@ -8,6 +8,7 @@ import type { Ingest, IngestOutcome } from '../ingest/index.ts';
 import { pem } from '../pem.ts';
 import { type Agent, clientIdBelongsTo, createAuthenticator, maySubscribe } from './auth.ts';
 import { createLogSummary } from './log-summary.ts';
+import { sendRefusalNotice } from './refusals.ts';
 import { type RetainedStore, reseedRetained } from './retained.ts';
 import { createConnectThrottle } from './throttle.ts';
 
@@ -208,6 +209,8 @@ export async function startBroker(ctx: CollectorContext, ingest: Ingest): Promis
             if (corked.size === 1) process.nextTick(uncorkAll);
           }
           if (err) return callback(err); // no PUBACK: Aedes closes the connection, the agent retries
+          // The notice of a refusal goes out before the PUBACK (./refusals.ts).
+          sendRefusalNotice(client, agent?.username, packet, outcome!, ctx.now());
           steer(packet, outcome!);
           callback(null);
           if (outcome!.abusive && client) disconnectAbusive(client, agent);
@@ -383,10 +386,29 @@ function refusal(returnCode: 2 | 3 | 4 | 5, message: string): AuthenticateError 
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
 }
 
+/**
+ * A port the broker could not listen on. Keeps the system's `code` (EADDRINUSE, EACCES, …) so that
+ * callers can act on it (the demo takes a free port instead), and names the config key to change.
+ */
+export class ListenError extends Error {
+  readonly code: string | undefined;
+  /** The configuration key of the port: `mqtt.port`, `mqtt.tls.port`. */
+  readonly key: string;
+  readonly host: string;
+  readonly port: number;
+  constructor(key: string, host: string, port: number, cause: NodeJS.ErrnoException) {
+    super(`${key}: cannot listen on ${host}:${port}: ${cause.message}`, { cause });
+    this.name = 'ListenError';
+    this.code = cause.code;
+    this.key = key;
+    this.host = host;
+    this.port = port;
+  }
+}
+
 function listen(server: Server, port: number, host: string, key: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    const onError = (err: Error) =>
-      reject(new Error(`${key}: cannot listen on ${host}:${port}: ${err.message}`));
+    const onError = (err: NodeJS.ErrnoException) => reject(new ListenError(key, host, port, err));
     server.once('error', onError);
     server.listen(port, host, () => {
       server.off('error', onError);

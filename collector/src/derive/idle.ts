@@ -45,3 +45,18 @@ export function effectiveIdleDays(
 ): number {
   return queryDays ?? instrumentDays ?? configDays;
 }
+
+/**
+ * Why an idle instrument is listed: `silent` when its newest message (event time) is older than
+ * offlineAfter, so that its state now is unknown; `no_state` when it reports but nothing it ever
+ * sent gave a state; else `not_powered`: it reports, and reports that it is off.
+ */
+export function idleReason(
+  lastSeen: number,
+  hasState: boolean,
+  offlineAfterMs: number,
+  now: number,
+): 'silent' | 'not_powered' | 'no_state' {
+  if (now - lastSeen >= offlineAfterMs) return 'silent';
+  return hasState ? 'not_powered' : 'no_state';
+}

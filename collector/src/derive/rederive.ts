@@ -6,7 +6,7 @@
  */
 import { isPowered, type State, type Status, type TopicKind, type TopicPayloads } from '@dayi/protocols';
 import type { Thresholds } from '../config.ts';
-import { thresholdsSchema } from '../config.ts';
+import { storedThresholdsSchema } from '../config.ts';
 import type { CollectorContext } from '../context.ts';
 import { dateOf, dayBounds } from './calendar.ts';
 import { observationOf } from './observation.ts';
@@ -198,7 +198,7 @@ function apply(
 function parseThresholds(text: string | null): Thresholds | undefined {
   if (text === null) return undefined;
   try {
-    const parsed = thresholdsSchema.safeParse(JSON.parse(text));
+    const parsed = storedThresholdsSchema.safeParse(JSON.parse(text));
     return parsed.success ? parsed.data : undefined;
   } catch {
     return undefined;

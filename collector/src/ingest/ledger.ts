@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { DatabaseSync } from 'node:sqlite';
 import { isPowered, type State, type Status, type TopicPayloads } from '@dayi/protocols';
-import { type CollectorConfig, type Thresholds, thresholdsSchema } from '../config.ts';
+import { type CollectorConfig, storedThresholdsSchema, type Thresholds } from '../config.ts';
 import { dateOf, datesBetween, dayBounds } from '../derive/calendar.ts';
 import { observationOf } from '../derive/observation.ts';
 import { dirtyMarksCleared } from '../derive/recompute.ts';
@@ -151,7 +151,7 @@ export function createLedgerWriter(db: DatabaseSync, config: CollectorConfig) {
     if (parsedThresholds.has(text)) return parsedThresholds.get(text);
     let value: Thresholds | undefined;
     try {
-      const parsed = thresholdsSchema.safeParse(JSON.parse(text));
+      const parsed = storedThresholdsSchema.safeParse(JSON.parse(text));
       value = parsed.success ? parsed.data : undefined;
     } catch {
       value = undefined;
@@ -214,7 +214,7 @@ export function createLedgerWriter(db: DatabaseSync, config: CollectorConfig) {
     const { msg, validated: v } = item;
     if (!v.ok) {
       if (item.keep !== false) keepRejected(msg, v.reason);
-      return { outcome: v.outcome, reason: v.reason };
+      return { outcome: v.outcome, reason: v.reason, rejectClass: v.rejectClass };
     }
     const { instrumentId: id, kind, payload } = v;
     const thresholds = thresholdsFor(id);

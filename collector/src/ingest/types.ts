@@ -1,4 +1,4 @@
-import type { State, TopicKind, TopicPayloads } from '@dayi/protocols';
+import type { RefusalClass as RejectClass, State, TopicKind, TopicPayloads } from '@dayi/protocols';
 
 /** One MQTT PUBLISH as the broker hands it to ingest, before any validation. */
 export interface IncomingMessage {
@@ -18,6 +18,8 @@ export interface IngestOutcome {
   outcome: Outcome;
   /** Why a message was rejected, unauthorized or a duplicate; names what was wrong. */
   reason?: string;
+  /** For rejected and unauthorized messages: the reason class (`dayi_mqtt_rejected_total{reason}`). */
+  rejectClass?: RejectClass;
   /**
    * Only for accepted `state`/`status`: true when this message is now the instrument's latest of
    * its kind (state by event time, status by arrival). A replayed older state must not replace

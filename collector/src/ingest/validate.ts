@@ -2,13 +2,14 @@ import {
   decodePayload,
   type ParsedTopic,
   parseTopic,
+  type RefusalClass,
   type TopicKind,
   type TopicPayloads,
 } from '@dayi/protocols';
 import type { IncomingMessage } from './types.ts';
 
-/** Reason classes of `dayi_mqtt_rejected_total{reason}`. */
-export type RejectClass = 'invalid_topic' | 'not_authorized' | 'invalid_payload' | 'too_large' | 'future_ts';
+/** Reason classes of `dayi_mqtt_rejected_total{reason}`, also those of refusal notices. */
+export type RejectClass = RefusalClass;
 
 export interface ValidateOptions {
   /** How far ahead of `receivedAt` an event time may be, ms (mqtt.maxClockSkew). */

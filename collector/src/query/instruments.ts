@@ -1,5 +1,5 @@
 import type { DatabaseSync } from 'node:sqlite';
-import type { DerivedState, InputLink } from '@dayi/protocols';
+import { type DerivedState, type InputLink, isInstrumentId } from '@dayi/protocols';
 import type { Thresholds } from '../config.ts';
 import type { CollectorContext } from '../context.ts';
 import { isoWithOffset } from '../derive/calendar.ts';
@@ -68,8 +68,15 @@ export function listInstruments(
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_LIMIT) {
     throw new QueryError(
       'bad_request',
-      `limit: must be an integer from 1 to ${MAX_PAGE_LIMIT}, got ${limit}`,
+      `${limit} is not a whole number from 1 to ${MAX_PAGE_LIMIT}: give one in that range`,
       'limit',
+    );
+  }
+  if (opts.cursor !== undefined && !isInstrumentId(opts.cursor)) {
+    throw new QueryError(
+      'bad_request',
+      `${JSON.stringify(opts.cursor)} is not a cursor: pass the \`next\` of the previous page, or leave cursor out for the first page`,
+      'cursor',
     );
   }
   const ids = stmt(
@@ -119,7 +126,16 @@ function item(
     state: current.state,
     stateSince: iso(current.since),
     online: status
-      ? isOnline({ online: status.online, lastReceivedAt: status.last_received_at }, offlineAfter, now)
+      ? isOnline(
+          {
+            online: status.online,
+            lastReceivedAt: status.last_received_at,
+            lastSeen: status.last_seen,
+            inputs: parseInputs(status.inputs),
+          },
+          offlineAfter,
+          now,
+        )
       : false,
     lastSeen: iso(status?.last_seen),
     lastPoweredAt: iso(status?.last_powered_at),

@@ -8,8 +8,13 @@
  * fills in. A thresholds change re-derives that instrument from the ledger.
  */
 import type { DatabaseSync } from 'node:sqlite';
-import { formatIssues } from '@dayi/protocols';
-import { type InstrumentInput, instrumentSchema, type Thresholds, thresholdsSchema } from '../config.ts';
+import { safeParseExplained } from '@dayi/protocols';
+import {
+  type InstrumentInput,
+  instrumentSchema,
+  storedThresholdsSchema,
+  type Thresholds,
+} from '../config.ts';
 import type { CollectorContext } from '../context.ts';
 import { rederive } from '../derive/rederive.ts';
 import { inTransaction, stmt } from '../derive/store.ts';
@@ -51,7 +56,7 @@ export function thresholdsText(t: Thresholds | undefined): string | null {
 export function parseThresholdsText(text: string | null): Thresholds | null {
   if (text === null) return null;
   try {
-    const parsed = thresholdsSchema.safeParse(JSON.parse(text));
+    const parsed = storedThresholdsSchema.safeParse(JSON.parse(text));
     return parsed.success ? parsed.data : null;
   } catch {
     return null;
@@ -70,8 +75,13 @@ export interface UpsertResult {
  * the thresholds change, observations, status and daily usage of that instrument are re-derived.
  */
 export function upsertInstrument(ctx: CollectorContext, input: InstrumentInput): UpsertResult {
-  const parsed = instrumentSchema.safeParse(input);
-  if (!parsed.success) throw new QueryError('bad_request', formatIssues(parsed.error.issues));
+  const parsed = safeParseExplained(instrumentSchema, input, { noun: 'field' });
+  if (!parsed.success)
+    throw new QueryError(
+      'bad_request',
+      parsed.issues.map((i) => `${['body', ...i.path].join('.')}: ${i.message}`).join('; '),
+      'body',
+    );
   const entry = parsed.data;
   const now = ctx.now();
   return inTransaction(ctx.db, () => {

@@ -3,7 +3,7 @@ import { datesBetween, dayBounds, isDate } from '../derive/calendar.ts';
 import { computeDays, isFinal, recomputeDirty } from '../derive/recompute.ts';
 import { readDailyUsage } from '../derive/store.ts';
 import { coverageOf, type DayUsage, sumUsage, toHours } from '../derive/usage.ts';
-import { QueryError } from './errors.ts';
+import { notInRegistry, QueryError } from './errors.ts';
 import { instrumentExists } from './registry.ts';
 
 /** Longest period one usage query may span, in days (a leap year). */
@@ -12,8 +12,11 @@ export const MAX_USAGE_DAYS = 366;
 export interface UsageFigures {
   poweredHours: number;
   runningHours: number;
-  /** Share of the period with fresh evidence, 0..1, 4 decimals. */
-  coverage: number;
+  /**
+   * Share of the period with fresh evidence, 0..1, 4 decimals; null for a day (or period) that has
+   * not begun yet: it has no evidence to miss, and 0 would read as "we know nothing".
+   */
+  coverage: number | null;
 }
 
 /** GET /v1/instruments/{id}/usage (SPEC). */
@@ -36,25 +39,42 @@ export function getUsage(ctx: CollectorContext, id: string, from: string, to: st
     if (!isDate(value)) {
       throw new QueryError(
         'bad_request',
-        `${param}: ${JSON.stringify(value)} is not a date (YYYY-MM-DD)`,
+        `${JSON.stringify(value)} is not a date: use YYYY-MM-DD, e.g. 2026-11-01`,
         param,
       );
     }
   }
-  if (from > to) throw new QueryError('bad_request', `from: ${from} is after to: ${to}`, 'from');
+  if (from > to)
+    throw new QueryError('bad_request', `${from} is after to ${to}: use a from on or before to`, 'from');
   const dates = datesBetween(from, to);
   if (dates.length > MAX_USAGE_DAYS) {
     throw new QueryError(
       'bad_request',
-      `to: the period ${from}..${to} spans ${dates.length} days, at most ${MAX_USAGE_DAYS} are allowed`,
+      `the period ${from}..${to} spans ${dates.length} days: ask for at most ${MAX_USAGE_DAYS} days at a time`,
       'to',
     );
   }
-  if (!instrumentExists(ctx.db, id)) throw new QueryError('not_found', `instrument ${id} is not known`, 'id');
+  if (!instrumentExists(ctx.db, id)) throw new QueryError('not_found', notInRegistry(id), 'id');
+  const days = usageOfDates(ctx, id, dates);
+  return {
+    id,
+    from,
+    to,
+    ...figures(sumUsage(days)),
+    days: days.map((d) => ({ date: d.date, ...figures(d) })),
+  };
+}
 
+/**
+ * Exact figures of one instrument for consecutive `dates` (sorted): stored days that are final,
+ * the rest (today, days not final yet, days no message touched) computed now; a day that has not
+ * begun has a span of 0.
+ */
+export function usageOfDates(ctx: CollectorContext, id: string, dates: readonly string[]): DayUsage[] {
+  if (dates.length === 0) return [];
   recomputeDirty(ctx, { instrumentId: id });
   const now = ctx.now();
-  const stored = readDailyUsage(ctx.db, id, from, to);
+  const stored = readDailyUsage(ctx.db, id, dates[0]!, dates[dates.length - 1]!);
   const byDate = new Map<string, DayUsage>();
   const live: string[] = [];
   for (const date of dates) {
@@ -69,20 +89,18 @@ export function getUsage(ctx: CollectorContext, id: string, from: string, to: st
     }
   }
   for (const day of computeDays(ctx, id, live, now)) byDate.set(day.date, day);
-  const days = dates.map((date) => byDate.get(date)!);
-  return {
-    id,
-    from,
-    to,
-    ...figures(sumUsage(days)),
-    days: days.map((d) => ({ date: d.date, ...figures(d) })),
-  };
+  return dates.map((date) => byDate.get(date)!);
+}
+
+/** Only a day (or period) not begun yet has an empty span: its coverage is null, not 0. */
+export function coverageOrNull(coveredMs: number, spanMs: number): number | null {
+  return spanMs > 0 ? coverageOf(coveredMs, spanMs) : null;
 }
 
 function figures(d: Omit<DayUsage, 'date'>): UsageFigures {
   return {
     poweredHours: toHours(d.poweredMs),
     runningHours: toHours(d.runningMs),
-    coverage: coverageOf(d.coveredMs, d.spanMs),
+    coverage: coverageOrNull(d.coveredMs, d.spanMs),
   };
 }

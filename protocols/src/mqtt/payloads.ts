@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { METRIC_NAME_PATTERN, STATES, type State } from './names.ts';
+import { REFUSAL_CLASSES } from './refusal.ts';
 import type { TopicKind } from './topics.ts';
 
 /** Largest payload accepted on any dayi topic. Larger ones are rejected, not truncated. */
@@ -87,6 +88,20 @@ export const eventSchema = z.object({
   severity: z.enum(SEVERITIES),
   detail: z.record(z.string(), z.unknown()).optional(),
   epoch: epochSchema.optional(),
+});
+
+/**
+ * A refusal notice on `$dayi/v1/agents/{username}/refused` (./refusal.ts): not one of the four
+ * instrument topics, so not in TopicPayloads; the agent reads it with `parseRefusalNotice`.
+ */
+export const refusalNoticeSchema = z.object({
+  ts: tsSchema,
+  topic: z.string().max(65_535),
+  seq: seqSchema.nullable(),
+  messageId: z.number().int().min(1).max(65_535).nullable(),
+  class: z.enum(REFUSAL_CLASSES),
+  reason: z.string(),
+  keep: z.boolean(),
 });
 
 export type Telemetry = z.infer<typeof telemetrySchema>;
