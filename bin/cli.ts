@@ -17,6 +17,9 @@ Usage:
   dayi agent calibrate -c agent.yaml --instrument ID --duration 2h
                                        record the signal and suggest state thresholds
   dayi config check FILE               validate an agent or collector config; prints every error
+  dayi report uptime --from D --to D --format csv|xlsx|pdf --out FILE
+                                       download a signed uptime report from a collector
+  dayi report verify FILE              check a report against its signature (OK / FAILED)
   dayi demo                            collector + simulated instruments on this machine
   dayi --version
 
@@ -127,6 +130,8 @@ export async function main(argv: string[]): Promise<number> {
       return (await import('@dayi/collector/cli.ts')).demoCommand(rest);
     case 'agent':
       return (await import('@dayi/agent/cli.ts')).agentCommand(rest);
+    case 'report':
+      return (await import('@dayi/collector/reports/cli.ts')).reportCommand(rest);
     case 'config':
       if (rest[0] === 'check') return configCheck(rest.slice(1));
       process.stderr.write(CONFIG_HELP);

@@ -28,6 +28,11 @@ export const ERROR_CODES = {
     description: 'The store cannot be read or written (closed, locked, full, I/O error).',
   },
   internal: { status: 500, description: 'An unexpected error; the collector logs it with the request id.' },
+  org_not_found: { status: 404, description: 'No instrument of the registry belongs to this org.' },
+  signature_not_found: {
+    status: 404,
+    description: 'This collector issued no report with this SHA-256 (altered, or not issued here).',
+  },
 } as const satisfies Record<string, { status: number; description: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

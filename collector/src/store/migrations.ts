@@ -14,6 +14,8 @@
  * - `daily_usage` + `dirty_days`: per instrument and calendar day, the derived hours; a late message
  *   marks only the days it touches dirty, and they are recomputed from `observations`.
  * - `instruments`: the registry (seeded from config, edited by the API).
+ * - `report_keys`, `reports_issued`: the Ed25519 keys that sign auditors' reports, and a record of
+ *   every report signed (digest and signature, not the content): collector/src/reports/.
  */
 export const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
   {
@@ -134,6 +136,34 @@ ALTER TABLE observations_v3 RENAME TO observations;
 -- When a day was last marked: the background recompute leaves a day alone while a backfill is
 -- still writing to it, instead of re-reading the whole day every few seconds.
 ALTER TABLE dirty_days ADD COLUMN marked_at INTEGER NOT NULL DEFAULT 0;
+`,
+  },
+  {
+    version: 10,
+    name: 'report signing keys, issued reports',
+    // The active key is the newest one not retired; retired keys stay so that older reports still
+    // verify. The private key is PKCS#8 DER and never leaves the store (reports/keys.ts).
+    sql: `
+CREATE TABLE report_keys (
+  id TEXT PRIMARY KEY,
+  algorithm TEXT NOT NULL,
+  public_key TEXT NOT NULL,
+  private_key BLOB NOT NULL,
+  created_at INTEGER NOT NULL,
+  retired_at INTEGER
+);
+CREATE TABLE reports_issued (
+  sha256 TEXT PRIMARY KEY,
+  report_id TEXT NOT NULL,
+  key_id TEXT NOT NULL REFERENCES report_keys (id),
+  signature TEXT NOT NULL,
+  bytes INTEGER NOT NULL,
+  file_name TEXT NOT NULL,
+  content_type TEXT NOT NULL,
+  params TEXT NOT NULL,
+  issued_at INTEGER NOT NULL,
+  issued_to TEXT
+);
 `,
   },
 ];
