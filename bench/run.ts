@@ -1,10 +1,11 @@
 /**
  * `npm run bench [-- NAME [options]]`: runs one benchmark (or all) and prints JSON on stdout.
- * NAME: ingest (collector vs bare Aedes and Mosquitto). Options are passed on to the benchmark.
+ * NAME: ingest (collector vs bare Aedes and Mosquitto). report (the yearly uptime report). Options are passed on to the benchmark.
  */
 const BENCHES: Record<string, string> = {
   ingest: './ingest.ts',
   agent: './agent.ts',
+  report: './report.ts',
 };
 
 const [name = 'ingest', ...rest] = process.argv.slice(2);

@@ -11,6 +11,8 @@ import { loadObservations, stmt } from '../derive/store.ts';
 import type { PeriodDay, ReportPeriod } from './core/period.ts';
 import type { InstrumentFacts } from './core/uptime.ts';
 
+const DAY_MS = 86_400_000;
+
 interface InstrumentRow {
   id: string;
   name: string | null;
@@ -89,20 +91,43 @@ export function loadUptimeFacts(
 
 /**
  * Per instrument, the sums of its final stored days that have begun, in one pass over
- * daily_usage. Which row is final depends on its date, so the dates come in as a JSON table.
+ * daily_usage. A row is final when computed at or after its day's end + offlineAfter. In a zone
+ * whose offset does not change over the period (Asia/Shanghai: never) that instant is arithmetic
+ * on the date; otherwise the dates and their final instants go into a temporary table keyed by
+ * date (the connection's temp store, not the database file), one lookup per row.
  */
 function finalDaySums(ctx: CollectorContext, period: ReportPeriod): Map<string, SumRow> {
   if (period.pastDays.length === 0) return new Map();
-  const days = JSON.stringify(period.pastDays.map((d) => [d.date, d.finalAt]));
-  const rows = stmt(
-    ctx.db,
-    `WITH d(date, final_at) AS MATERIALIZED (SELECT value->>0, value->>1 FROM json_each(?3))
-     SELECT u.instrument_id AS id, SUM(u.powered_ms) AS p, SUM(u.running_ms) AS r, SUM(u.covered_ms) AS c,
-            SUM(u.span_ms) AS s, COUNT(*) AS n
-       FROM daily_usage u JOIN d ON d.date = u.date
-      WHERE u.date >= ?1 AND u.date <= ?2 AND u.computed_at >= d.final_at
-      GROUP BY u.instrument_id`,
-  ).all(period.from, period.to, days) as unknown as SumRow[];
+  const { db } = ctx;
+  const lastPast = period.pastDays[period.pastDays.length - 1]!.date;
+  const sums = `SELECT u.instrument_id AS id, SUM(u.powered_ms) AS p, SUM(u.running_ms) AS r,
+            SUM(u.covered_ms) AS c, SUM(u.span_ms) AS s, COUNT(*) AS n`;
+  // end(date) - (UTC midnight after date): minus the zone's offset, when it is one value.
+  const shifts = new Set(period.pastDays.map((d) => d.end - (Date.parse(`${d.date}T00:00:00Z`) + DAY_MS)));
+  let rows: SumRow[];
+  if (shifts.size === 1) {
+    const [shift] = shifts;
+    rows = stmt(
+      db,
+      `${sums} FROM daily_usage u
+        WHERE u.date >= ?1 AND u.date <= ?2 AND u.computed_at >= (unixepoch(u.date) + 86400) * 1000 + ?3
+        GROUP BY u.instrument_id`,
+    ).all(period.from, lastPast, shift! + ctx.config.offlineAfter) as unknown as SumRow[];
+  } else {
+    db.exec(
+      'CREATE TEMP TABLE IF NOT EXISTS dayi_report_days (date TEXT PRIMARY KEY, final_at INTEGER NOT NULL) WITHOUT ROWID',
+    );
+    stmt(db, 'DELETE FROM temp.dayi_report_days').run();
+    const insert = stmt(db, 'INSERT INTO temp.dayi_report_days (date, final_at) VALUES (?, ?)');
+    for (const d of period.pastDays) insert.run(d.date, d.finalAt);
+    rows = stmt(
+      db,
+      `${sums} FROM daily_usage u JOIN temp.dayi_report_days d ON d.date = u.date
+        WHERE u.date >= ?1 AND u.date <= ?2 AND u.computed_at >= d.final_at
+        GROUP BY u.instrument_id`,
+    ).all(period.from, lastPast) as unknown as SumRow[];
+    stmt(db, 'DELETE FROM temp.dayi_report_days').run();
+  }
   return new Map(rows.map((r) => [r.id, r]));
 }
 

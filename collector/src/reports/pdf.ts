@@ -5,7 +5,9 @@
  * Chinese text is set in Noto Sans SC (TrueType outlines), as shipped by the npm package
  * @expo-google-fonts/noto-sans-sc (font licence: SIL Open Font License 1.1). pdfkit embeds only a
  * subset of it, the glyphs the report uses, with a ToUnicode map so the text can be searched and
- * extracted (`pdftotext`).
+ * extracted (`pdftotext`). Text of printable ASCII only (codes, numbers) is set in the standard
+ * Helvetica instead: it needs no shaping, which is most of the time a 16,000-row PDF takes
+ * (docs/performance.md).
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -37,6 +39,7 @@ const FONT_SIZE = 7.5;
 const ROW = 11;
 const HEADER_ROW = 22;
 const CELL_PAD = 3;
+const ASCII = /^[\x20-\x7e]*$/;
 
 export interface PdfMeta {
   reportId: string;
@@ -113,8 +116,19 @@ export async function renderPdf(layout: ReportLayout, meta: PdfMeta): Promise<Bu
 /** Table layout with a fixed row height: no line wrapping in the body (it is the slow part). */
 class Writer {
   private readonly doc: Doc;
+  private weight: 'regular' | 'bold' = 'regular';
   constructor(doc: Doc) {
     this.doc = doc;
+  }
+
+  /** The weight for the next cells; each cell then takes Helvetica or Noto Sans SC by its text. */
+  setWeight(weight: 'regular' | 'bold'): void {
+    this.weight = weight;
+  }
+
+  private fontFor(text: string): void {
+    const ascii = ASCII.test(text);
+    this.doc.font(ascii ? (this.weight === 'bold' ? 'Helvetica-Bold' : 'Helvetica') : this.weight);
   }
 
   /** Text wrapped into `width`; returns the y below it. */
@@ -179,7 +193,7 @@ class Writer {
         doc.font(totalFont);
       }
       for (let i = 0; i < row.length; i++) this.cell(row[i]!, xs[i]!, widths[i]!, y, tbl.columns[i]!.align);
-      if (isTotal) doc.font('regular');
+      if (isTotal) this.setWeight('regular');
       y += ROW;
     });
     return y;
@@ -189,7 +203,9 @@ class Writer {
     if (cell === null) return;
     const { doc } = this;
     const inner = width - 2 * CELL_PAD;
-    const text = this.fitLines(cellText(cell), inner, 1)[0] ?? '';
+    const value = cellText(cell);
+    this.fontFor(value);
+    const text = this.fitLines(value, inner, 1)[0] ?? '';
     const tx = align === 'right' ? x + width - CELL_PAD - doc.widthOfString(text) : x + CELL_PAD;
     doc.text(text, tx, y + 2, { lineBreak: false });
   }
