@@ -10,7 +10,7 @@
  * Prints one JSON object. Usage: npm run bench -- report [--instruments N] [--rounds N] [--formats csv,xlsx,pdf]
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
@@ -38,13 +38,24 @@ const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[s.length >> 1]!;
 };
-const peakRss = () => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 0) * 1024;
+const peakRss = () =>
+  Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 0) * 1024;
 
+const loadBefore = loadavg()[0]!;
 const dir = mkdtempSync(join(tmpdir(), 'dayi-bench-report-'));
 try {
-  const config = parseCollectorConfig({ store: { sqlite: join(dir, 'dayi.sqlite') }, timezone: 'Asia/Shanghai' });
+  const config = parseCollectorConfig({
+    store: { sqlite: join(dir, 'dayi.sqlite') },
+    timezone: 'Asia/Shanghai',
+  });
   const db = openDatabase(config.store.sqlite);
-  const ctx: CollectorContext = { config, db, metrics: createMetrics(), log: pino({ level: 'silent' }), now: Date.now };
+  const ctx: CollectorContext = {
+    config,
+    db,
+    metrics: createMetrics(),
+    log: pino({ level: 'silent' }),
+    now: Date.now,
+  };
 
   // Seed: instruments n = 0..N-1 in 40 orgs; n % 20 == 0 never reported (no rows); n % 10 == 1 idle
   // since mid-September (off, but reporting); the rest use a pseudo-random share of each day.
@@ -109,7 +120,8 @@ SELECT printf('ZJ-%05d', k), ${yearStart}, ${yearStart + 365 * dayMs - 60_000},
       const c = process.cpuUsage(c0);
       cpu.push((c.user + c.system) / 1000);
       bytes = report.bytes.length;
-      if (report.report.rows.length !== N) throw new Error(`report has ${report.report.rows.length} rows, not ${N}`);
+      if (report.report.rows.length !== N)
+        throw new Error(`report has ${report.report.rows.length} rows, not ${N}`);
     }
     formats[format] = {
       medianMs: Math.round(median(times)),
@@ -136,6 +148,9 @@ SELECT printf('ZJ-%05d', k), ${yearStart}, ${yearStart + 365 * dayMs - 60_000},
         },
         formats,
         peakRssBytes: peakRss(),
+        // The machine's 1-minute load average before and after: on a shared 2-core machine, wall
+        // times grow with it while CPU times do not.
+        loadAverage: [Math.round(loadBefore * 10) / 10, Math.round(loadavg()[0]! * 10) / 10],
         node: process.version,
       },
       null,

@@ -206,7 +206,7 @@ describe('signed uptime reports from MQTT evidence, checked against /usage', () 
       '类别',
       '开机时长 (h)',
       '有效工作机时 (h)',
-      '定额机时（折算）(h)',
+      '折算定额机时 (h)',
       '使用率 (%)',
       '数据覆盖率 (%)',
       '期末闲置天数',

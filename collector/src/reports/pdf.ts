@@ -40,6 +40,8 @@ const ROW = 11;
 const HEADER_ROW = 22;
 const CELL_PAD = 3;
 const ASCII = /^[\x20-\x7e]*$/;
+/** y is the baseline: Helvetica and Noto Sans SC have different ascenders, so rows line up by it. */
+const BASELINE = { lineBreak: false, baseline: 'alphabetic' } as const;
 
 export interface PdfMeta {
   reportId: string;
@@ -170,7 +172,7 @@ class Writer {
             c.align === 'right'
               ? xs[i]! + widths[i]! - CELL_PAD - doc.widthOfString(line)
               : xs[i]! + CELL_PAD;
-          doc.text(line, lx, y + 2 + j * 9.5, { lineBreak: false });
+          doc.text(line, lx, y + 9 + j * 9.5, BASELINE);
         });
       });
       y += HEADER_ROW;
@@ -207,7 +209,7 @@ class Writer {
     this.fontFor(value);
     const text = this.fitLines(value, inner, 1)[0] ?? '';
     const tx = align === 'right' ? x + width - CELL_PAD - doc.widthOfString(text) : x + CELL_PAD;
-    doc.text(text, tx, y + 2, { lineBreak: false });
+    doc.text(text, tx, y + 8.5, BASELINE);
   }
 
   /** `text` in at most `max` lines of `width`, the last one cut with an ellipsis if needed. */
@@ -230,7 +232,12 @@ class Writer {
         else hi = mid - 1;
       }
       n = lo;
-      lines.push(rest.slice(0, n).join('') + (last && n < rest.length ? '…' : ''));
+      // A line that is not the last one breaks at its last space, if it has one.
+      if (!last && n < rest.length) {
+        const space = rest.lastIndexOf(' ', n);
+        if (space > 0) n = space + 1;
+      }
+      lines.push(rest.slice(0, n).join('').trimEnd() + (last && n < rest.length ? '…' : ''));
       rest = rest.slice(n);
     }
     return lines;

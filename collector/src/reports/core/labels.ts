@@ -46,7 +46,7 @@ export const LABELS = {
   category: { 'zh-CN': '类别', en: 'Category' },
   poweredHours: { 'zh-CN': '开机时长 (h)', en: 'Powered hours' },
   runningHours: { 'zh-CN': '有效工作机时 (h)', en: 'Effective working hours' },
-  quotaHours: { 'zh-CN': '定额机时（折算）(h)', en: 'Quota hours (prorated)' },
+  quotaHours: { 'zh-CN': '折算定额机时 (h)', en: 'Quota hours (prorated)' },
   utilisation: { 'zh-CN': '使用率 (%)', en: 'Utilisation (%)' },
   coverage: { 'zh-CN': '数据覆盖率 (%)', en: 'Coverage (%)' },
   idleDays: { 'zh-CN': '期末闲置天数', en: 'Idle days at period end' },
