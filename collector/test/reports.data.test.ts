@@ -26,6 +26,35 @@ function rng(seed: number) {
   };
 }
 
+function reportAt(
+  ctx: FastifyInstance['dayi']['ctx'],
+  from: string,
+  to: string,
+  timezone: string,
+  now: number,
+) {
+  const period = reportPeriod(from, to, { timezone, offlineAfterMs: 300_000, now });
+  return buildUptimeReport({
+    meta: { reportId: 'r', from, to, timezone, org: null, idleThresholdDays: 90, keyId: 'k', lang: 'en' },
+    period,
+    facts: loadUptimeFacts(ctx, period, null),
+    groups: [],
+  });
+}
+
+/** Each row's hours and coverage equal getUsage's (the /usage route's code) for the same period. */
+function expectUsageEqual(ctx: FastifyInstance['dayi']['ctx'], report: ReturnType<typeof buildUptimeReport>) {
+  const { from, to } = report.meta;
+  for (const row of report.rows) {
+    const u = getUsage(ctx, row.id, from, to);
+    expect([row.poweredHours, row.runningHours, row.coveragePct], `${row.id} ${from}..${to}`).toEqual([
+      u.poweredHours,
+      u.runningHours,
+      Math.round(u.coverage * 10_000) / 100,
+    ]);
+  }
+}
+
 for (const { timezone, today } of [
   { timezone: 'Asia/Shanghai', today: '2026-11-20' },
   { timezone: 'Europe/Berlin', today: '2026-11-03' }, // DST ended 2026-10-25
@@ -81,31 +110,9 @@ for (const { timezone, today } of [
     it('powered, running and coverage of every instrument, for every period', () => {
       const ctx = app.dayi.ctx;
       for (const [from, to] of periods) {
-        const period = reportPeriod(from, to, { timezone, offlineAfterMs: 300_000, now });
-        const report = buildUptimeReport({
-          meta: {
-            reportId: 'r',
-            from,
-            to,
-            timezone,
-            org: null,
-            idleThresholdDays: 90,
-            keyId: 'k',
-            lang: 'en',
-          },
-          period,
-          facts: loadUptimeFacts(ctx, period, null),
-          groups: [],
-        });
+        const report = reportAt(ctx, from, to, timezone, now);
         expect(report.rows.map((r) => r.id).sort()).toEqual([...ids, 'NEVER-1'].sort());
-        for (const row of report.rows) {
-          const u = getUsage(ctx, row.id, from, to);
-          expect([row.poweredHours, row.runningHours, row.coveragePct], `${row.id} ${from}..${to}`).toEqual([
-            u.poweredHours,
-            u.runningHours,
-            Math.round(u.coverage * 10_000) / 100,
-          ]);
-        }
+        expectUsageEqual(ctx, report);
         const total = report.rows.reduce((s, r) => s + r.poweredHours, 0);
         if (from < today) expect(total).toBeGreaterThan(0);
       }
@@ -138,31 +145,7 @@ for (const { timezone, today } of [
       now += 2 * 3_600_000;
       const after = getUsage(ctx, 'FLEET-0', today, today);
       expect(after.coverage).not.toBe(before.coverage);
-      const from = addDays(today, -3);
-      const period = reportPeriod(from, today, { timezone, offlineAfterMs: 300_000, now });
-      const report = buildUptimeReport({
-        meta: {
-          reportId: 'r',
-          from,
-          to: today,
-          timezone,
-          org: null,
-          idleThresholdDays: 90,
-          keyId: 'k',
-          lang: 'en',
-        },
-        period,
-        facts: loadUptimeFacts(ctx, period, null),
-        groups: [],
-      });
-      for (const row of report.rows) {
-        const u = getUsage(ctx, row.id, from, today);
-        expect([row.poweredHours, row.runningHours, row.coveragePct], row.id).toEqual([
-          u.poweredHours,
-          u.runningHours,
-          Math.round(u.coverage * 10_000) / 100,
-        ]);
-      }
+      expectUsageEqual(ctx, reportAt(ctx, addDays(today, -3), today, timezone, now));
     });
   });
 }

@@ -1,47 +1,31 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { CollectorContext } from '../context.ts';
-import { isDate, isoWithOffset } from '../derive/calendar.ts';
-import { MAX_USAGE_DAYS } from '../query/index.ts';
+import { isoWithOffset } from '../derive/calendar.ts';
 import { LANGS, type Lang } from '../reports/core/uptime.ts';
 import { makeUptimeReport, REPORT_FORMATS, ReportError } from '../reports/index.ts';
 import { findIssued } from '../reports/issued.ts';
 import { activeSigningKey, publicKeys } from '../reports/keys.ts';
 import type { Keyring } from './auth.ts';
 import { ApiError } from './errors.ts';
-import { errorResponse } from './schemas.ts';
+import { errorResponse, usageQuery } from './schemas.ts';
 import type { ZodTypeProvider } from './zod.ts';
 
 /** `/v1/reports/…`: the auditors' signed uptime reports, their signatures and the public key. */
 
-const date = z
-  .string()
-  .refine(isDate, 'must be a date YYYY-MM-DD')
-  .describe('calendar date YYYY-MM-DD in the collector time zone');
-
-export const uptimeReportQuery = z
-  .object({
-    from: date,
-    to: date.describe('last date included'),
-    format: z.enum(REPORT_FORMATS).default('csv').describe('csv (UTF-8 with BOM), xlsx or pdf'),
-    org: z.string().min(1).max(200).optional().describe('only the instruments of this org'),
-    lang: z.enum(LANGS).optional().describe('zh-CN or en; default: from Accept-Language, else zh-CN'),
-    idleDays: z.coerce
-      .number()
-      .int()
-      .min(1)
-      .max(3650)
-      .optional()
-      .describe("idle threshold in days for the idle count; default: the configuration's idleDays"),
-  })
-  .superRefine((q, ctx) => {
-    if (!isDate(q.from) || !isDate(q.to)) return;
-    if (q.to < q.from) ctx.addIssue({ code: 'custom', path: ['to'], message: 'must not be before from' });
-    const days = (Date.parse(q.to) - Date.parse(q.from)) / 86_400_000 + 1;
-    if (days > MAX_USAGE_DAYS) {
-      ctx.addIssue({ code: 'custom', path: ['to'], message: `at most ${MAX_USAGE_DAYS} days from from` });
-    }
-  });
+/** The period of /usage (dates, `to` not before `from`, at most 366 days), and the report's options. */
+export const uptimeReportQuery = usageQuery.safeExtend({
+  format: z.enum(REPORT_FORMATS).default('csv').describe('csv (UTF-8 with BOM), xlsx or pdf'),
+  org: z.string().min(1).max(200).optional().describe('only the instruments of this org'),
+  lang: z.enum(LANGS).optional().describe('zh-CN or en; default: from Accept-Language, else zh-CN'),
+  idleDays: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(3650)
+    .optional()
+    .describe("idle threshold in days for the idle count; default: the configuration's idleDays"),
+});
 
 const signatureDocumentSchema = z
   .object({
