@@ -46,6 +46,9 @@ describe('/healthz, /metrics, /openapi.json, /docs', () => {
         '/v1/instruments',
         '/v1/instruments/{id}',
         '/v1/instruments/{id}/usage',
+        '/v1/reports/public-key',
+        '/v1/reports/signatures/{sha256}',
+        '/v1/reports/uptime',
       ].sort(),
     );
     const usage = doc.paths['/v1/instruments/{id}/usage'].get;

@@ -289,13 +289,19 @@ describe('signed uptime reports from MQTT evidence, checked against /usage', () 
     expect(readFileSync(file).length).toBeLessThan(200_000);
   });
 
+  /** `dayi report …` in this process: the same code as the command, without a Node start per call. */
+  async function report(args: string[], env: NodeJS.ProcessEnv = { DAYI_API_KEY: AUDITOR_KEY }) {
+    const stdout = capture();
+    const stderr = capture();
+    const code = await reportCommand(args, { stdout: stdout.stream, stderr: stderr.stream, env });
+    return { code, stdout: stdout.text(), stderr: stderr.text() };
+  }
+
   it('verify: OK for each file as downloaded, FAILED after one changed byte, errors for a missing signature or key', async () => {
-    const env = { DAYI_API_KEY: AUDITOR_KEY };
     for (const format of ['csv', 'xlsx', 'pdf'] as const) {
       const file = join(tmp.dir, `uptime.${format}`);
-      const ok = await dayi(['report', 'verify', file, '--url', collector.baseUrl], env);
-      expect(ok.code, ok.stderr).toBe(0);
-      expect(ok.stdout).toMatch(/^OK /);
+      const ok = await report(['verify', file, '--url', collector.baseUrl]);
+      expect([ok.code, ok.stdout], ok.stderr).toEqual([0, expect.stringMatching(/^OK /)]);
       const bytes = readFileSync(file);
       for (const at of [0, bytes.length >> 1, bytes.length - 1]) {
         const altered = join(tmp.dir, `altered.${format}`);
@@ -303,38 +309,33 @@ describe('signed uptime reports from MQTT evidence, checked against /usage', () 
         copy[at] = copy[at]! ^ 0x01;
         writeFileSync(altered, copy);
         copyFileSync(`${file}.sig`, `${altered}.sig`);
-        const bad = await reportCommand(['verify', altered, '--url', collector.baseUrl], {
-          stdout: capture().stream,
-          stderr: capture().stream,
-          env,
-        });
-        expect(bad, `${format} byte ${at}`).toBe(1);
+        const bad = await report(['verify', altered, '--url', collector.baseUrl]);
+        expect([bad.code, bad.stdout], `${format} byte ${at}`).toEqual([
+          1,
+          expect.stringMatching(/^FAILED .*SHA-256/),
+        ]);
       }
     }
     const file = join(tmp.dir, 'uptime.csv');
-    const altered = join(tmp.dir, 'altered.csv');
-    const failed = await dayi(['report', 'verify', altered, '--url', collector.baseUrl], env);
-    expect(failed.code).toBe(1);
-    expect(failed.stdout).toMatch(/^FAILED .*SHA-256/);
 
     // Without a .sig beside it, the collector is asked for the signature of exactly these bytes.
     const lone = join(tmp.dir, 'lone.csv');
     copyFileSync(file, lone);
-    expect((await dayi(['report', 'verify', lone, '--url', collector.baseUrl], env)).code).toBe(0);
+    expect((await report(['verify', lone, '--url', collector.baseUrl])).code).toBe(0);
     const loneAltered = Buffer.from(readFileSync(file));
     loneAltered[10] = loneAltered[10]! ^ 0x20;
     writeFileSync(lone, loneAltered);
-    const unknown = await dayi(['report', 'verify', lone, '--url', collector.baseUrl], env);
+    const unknown = await report(['verify', lone, '--url', collector.baseUrl]);
     expect(unknown.code).toBe(1);
     expect(unknown.stdout).toMatch(/FAILED .*issued no report with these bytes/);
 
     // No signature and no collector to ask; a signature but no key.
     rmSync(lone);
     copyFileSync(file, lone);
-    const noSig = await dayi(['report', 'verify', lone], {});
+    const noSig = await report(['verify', lone], {});
     expect(noSig.code).toBe(2);
     expect(noSig.stderr).toMatch(/no signature: .*lone\.csv\.sig does not exist/);
-    const noKey = await dayi(['report', 'verify', file], {});
+    const noKey = await report(['verify', file], {});
     expect(noKey.code).toBe(2);
     expect(noKey.stderr).toMatch(/no public key to check against/);
 
@@ -347,7 +348,22 @@ describe('signed uptime reports from MQTT evidence, checked against /usage', () 
     );
     const pem = join(tmp.dir, 'collector.pem');
     writeFileSync(pem, keys.keys.find((k) => k.id === keys.active)!.publicKey);
-    const offline = await dayi(['report', 'verify', file, '--key', pem], {});
-    expect(offline.code, offline.stderr).toBe(0);
+    expect((await report(['verify', file, '--key', pem], {})).code).toBe(0);
+  });
+
+  it('the dayi command itself: verify prints OK and exits 0, FAILED and exits 1', {
+    timeout: 180_000,
+  }, async () => {
+    const env = { DAYI_API_KEY: AUDITOR_KEY };
+    const file = join(tmp.dir, 'uptime.pdf');
+    const ok = await dayi(['report', 'verify', file, '--url', collector.baseUrl], env);
+    expect([ok.code, ok.stdout], ok.stderr).toEqual([0, expect.stringMatching(/^OK /)]);
+    const altered = join(tmp.dir, 'altered.pdf');
+    const copy = Buffer.from(readFileSync(file));
+    copy[copy.length >> 1] = copy[copy.length >> 1]! ^ 0x01;
+    writeFileSync(altered, copy);
+    copyFileSync(`${file}.sig`, `${altered}.sig`);
+    const failed = await dayi(['report', 'verify', altered, '--url', collector.baseUrl], env);
+    expect([failed.code, failed.stdout]).toEqual([1, expect.stringMatching(/^FAILED .*SHA-256/)]);
   });
 });
