@@ -303,6 +303,7 @@ describe('dayi report (CLI)', () => {
 
   it('draws a progress bar on a terminal only, and says what the collector refused', async () => {
     expect(progressLine(512 * 1024, 2 * 1024 * 1024, 20)).toBe('[#####...............]  25%  0.5 of 2.0 MB');
+    expect(progressLine(20_480, 40_960, 10)).toBe('[#####.....]  50%  20.0 of 40.0 kB');
     const app = await buildApi({ instruments: INSTRUMENTS }, () => NOW);
     const url = await app.listen({ host: '127.0.0.1', port: 0 });
     const tmp = tempDir();

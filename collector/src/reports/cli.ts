@@ -442,11 +442,13 @@ class Progress {
   }
 }
 
-/** `[#########...........]  45%  1.2 of 2.6 MB` (or the bytes alone when the total is unknown). */
+/** `[#########...........]  45%  1.2 of 2.6 MB` (kB below a megabyte; the bytes alone when the total is unknown). */
 export function progressLine(bytes: number, total: number | null, width = 30): string {
-  const mb = (n: number) => (n / 1_048_576).toFixed(1);
-  if (!total) return `downloading ${mb(bytes)} MB`;
+  const big = (total ?? bytes) >= 1_048_576;
+  const unit = big ? 'MB' : 'kB';
+  const size = (n: number) => (big ? n / 1_048_576 : n / 1024).toFixed(1);
+  if (!total) return `downloading ${size(bytes)} ${unit}`;
   const share = Math.min(1, bytes / total);
   const filled = Math.round(share * width);
-  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${String(Math.floor(share * 100)).padStart(3)}%  ${mb(bytes)} of ${mb(total)} MB`;
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${String(Math.floor(share * 100)).padStart(3)}%  ${size(bytes)} of ${size(total)} ${unit}`;
 }
