@@ -1,6 +1,7 @@
 /**
  * `npm run bench [-- NAME [options]]`: runs one benchmark (or all) and prints JSON on stdout.
- * NAME: ingest (collector vs bare Aedes and Mosquitto), agent, influx (shipper vs raw /write). Options are passed on to the benchmark.
+ * NAME: ingest (collector vs bare Aedes and Mosquitto), agent, influx (shipper vs raw /write),
+ * report (the yearly uptime report). Options are passed on to the benchmark.
  */
 const BENCHES: Record<string, string> = {
   ingest: './ingest.ts',
@@ -8,6 +9,7 @@ const BENCHES: Record<string, string> = {
   influx: './influx.ts',
   rejects: './rejects.ts',
   'ingest-core': './ingest-core.ts',
+  report: './report.ts',
 };
 
 const [name = 'ingest', ...rest] = process.argv.slice(2);

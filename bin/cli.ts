@@ -25,6 +25,8 @@ export async function main(argv: string[]): Promise<number> {
       return (await import('@dayi/collector/cli.ts')).demoCommand(rest);
     case 'agent':
       return (await import('@dayi/agent/cli.ts')).agentCommand(rest);
+    case 'report':
+      return (await import('@dayi/collector/reports/cli.ts')).reportCommand(rest);
     case 'config': {
       const { configCheck, CONFIG_HELP } = await import('./config-check.ts');
       if (rest[0] === 'check') return configCheck(rest.slice(1));

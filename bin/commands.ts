@@ -43,6 +43,21 @@ export const COMMANDS: readonly CommandInfo[] = [
     usage: 'dayi config check FILE',
     does: 'validate an agent or collector config or a firmware profile; prints every error',
   },
+  {
+    path: 'report uptime',
+    usage: 'dayi report uptime --from D --to D --format csv|xlsx|pdf --out FILE',
+    does: 'download a signed uptime report from a collector',
+  },
+  {
+    path: 'report verify',
+    usage: 'dayi report verify FILE',
+    does: 'check a report against its signature (OK / FAILED)',
+  },
+  {
+    path: 'report rotate-key',
+    usage: 'dayi report rotate-key -c collector.yaml',
+    does: 'start signing reports with a new key; old reports still verify',
+  },
   { path: 'demo', usage: 'dayi demo', does: 'collector + simulated instruments on this machine' },
 ];
 

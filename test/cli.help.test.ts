@@ -50,7 +50,7 @@ describe("the README's command table", () => {
       // The command's words: up to its first option or argument (`-c`, `FILE`, `--help`).
       m[1]!
         .split(' ')
-        .filter((_w, i, all) => all.slice(0, i + 1).every((x) => /^[a-z]+$/.test(x)))
+        .filter((_w, i, all) => all.slice(0, i + 1).every((x) => /^[a-z][a-z-]*$/.test(x)))
         .join(' '),
     );
     expect(listed.filter((c) => c !== '').sort()).toEqual(COMMANDS.map((c) => c.path).sort());

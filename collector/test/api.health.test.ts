@@ -47,6 +47,9 @@ describe('/healthz, /metrics, /openapi.json, /docs', () => {
         '/v1/instruments/{id}',
         '/v1/instruments/{id}/usage',
         '/v1/instruments/{id}/series',
+        '/v1/reports/public-key',
+        '/v1/reports/signatures/{sha256}',
+        '/v1/reports/uptime',
       ].sort(),
     );
     const usage = doc.paths['/v1/instruments/{id}/usage'].get;

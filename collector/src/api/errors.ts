@@ -40,6 +40,11 @@ export const ERROR_CODES = {
     status: 431,
     description: 'The request line and headers are larger than the server accepts (16 KiB).',
   },
+  org_not_found: { status: 404, description: 'No instrument of the registry belongs to this org.' },
+  signature_not_found: {
+    status: 404,
+    description: 'This collector issued no report with this SHA-256 (altered, or not issued here).',
+  },
 } as const satisfies Record<string, { status: number; description: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

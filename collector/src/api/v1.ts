@@ -4,6 +4,7 @@ import { notInRegistry } from '../query/errors.ts';
 import { getIdle, getInstrument, getUsage, listInstruments, upsertInstrument } from '../query/index.ts';
 import type { Keyring } from './auth.ts';
 import { ApiError } from './errors.ts';
+import { reportRoutes } from './reports.ts';
 import {
   errorResponse,
   idleQuery,
@@ -40,6 +41,7 @@ export async function v1Routes(
     if (!permission) throw new Error(`route ${request.routeOptions.url} names no permission`);
     keyring.authorize(request.headers.authorization, permission);
   });
+  await app.register(reportRoutes, { ctx, keyring });
 
   await app.register(seriesRoutes, { ctx });
 

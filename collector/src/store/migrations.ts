@@ -16,6 +16,8 @@
  * - `instruments`: the registry (seeded from config, edited by the API).
  * - `seq_restarts` (4): an agent whose seq started again (lost outbox, new epoch): read as `data_gap`.
  * - `seq_epochs` (4): the latest agent epoch per instrument and kind, to tell a new one.
+ * - `report_keys`, `reports_issued`: the Ed25519 keys that sign auditors' reports, and a record of
+ *   every report signed (digest and signature, not the content): collector/src/reports/.
  */
 export const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
   {
@@ -252,6 +254,66 @@ CREATE TABLE influx_state_runs (
   last_ts INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS alert_events (id INTEGER PRIMARY KEY, alert_id TEXT NOT NULL, instrument_id TEXT NOT NULL, kind TEXT NOT NULL, type TEXT NOT NULL, severity TEXT NOT NULL, status TEXT NOT NULL, transition TEXT NOT NULL, at INTEGER NOT NULL, by TEXT, note TEXT, detail TEXT NOT NULL);
+`,
+  },
+  {
+    version: 6,
+    name: 'report signing keys, issued reports, daily usage clustered by instrument and day',
+    // The active key is the newest one not retired; retired keys stay so that older reports still
+    // verify. The private key is PKCS#8 DER and never leaves the store (reports/keys.ts).
+    // daily_usage is written a day at a time for every instrument, and read an instrument at a
+    // time (/usage) or for a whole fleet over a period (reports): clustered on its primary key,
+    // those reads are one range each instead of a table lookup per row in insertion order
+    // (a yearly report of 16,000 instruments: 116 s before, 6 s after; docs/performance.md).
+    sql: `
+CREATE TABLE daily_usage_v10 (
+  instrument_id TEXT NOT NULL,
+  date TEXT NOT NULL,
+  powered_ms INTEGER NOT NULL,
+  running_ms INTEGER NOT NULL,
+  covered_ms INTEGER NOT NULL,
+  span_ms INTEGER NOT NULL,
+  computed_at INTEGER NOT NULL,
+  tail_state TEXT,
+  tail_start INTEGER,
+  PRIMARY KEY (instrument_id, date)
+) WITHOUT ROWID;
+INSERT INTO daily_usage_v10 (instrument_id, date, powered_ms, running_ms, covered_ms, span_ms, computed_at,
+  tail_state, tail_start)
+  SELECT instrument_id, date, powered_ms, running_ms, covered_ms, span_ms, computed_at, tail_state, tail_start
+    FROM daily_usage;
+DROP TABLE daily_usage;
+ALTER TABLE daily_usage_v10 RENAME TO daily_usage;
+-- DROP TABLE took migration 5's change-log triggers with it (the InfluxDB shipper's usage_daily)
+CREATE TRIGGER usage_changes_insert AFTER INSERT ON daily_usage BEGIN
+  INSERT INTO usage_changes (instrument_id, date) VALUES (NEW.instrument_id, NEW.date);
+END;
+CREATE TRIGGER usage_changes_update AFTER UPDATE ON daily_usage BEGIN
+  INSERT INTO usage_changes (instrument_id, date) VALUES (NEW.instrument_id, NEW.date);
+END;
+CREATE TRIGGER usage_changes_delete AFTER DELETE ON daily_usage BEGIN
+  INSERT INTO usage_changes (instrument_id, date) VALUES (OLD.instrument_id, OLD.date);
+END;
+CREATE TABLE report_keys (
+  id TEXT PRIMARY KEY,
+  algorithm TEXT NOT NULL,
+  public_key TEXT NOT NULL,
+  private_key BLOB NOT NULL,
+  created_at INTEGER NOT NULL,
+  retired_at INTEGER
+);
+CREATE TABLE reports_issued (
+  sha256 TEXT PRIMARY KEY,
+  report_id TEXT NOT NULL,
+  key_id TEXT NOT NULL REFERENCES report_keys (id),
+  signature TEXT NOT NULL,
+  bytes INTEGER NOT NULL,
+  file_name TEXT NOT NULL,
+  content_type TEXT NOT NULL,
+  params TEXT NOT NULL,
+  issued_at INTEGER NOT NULL,
+  issued_to TEXT
+);
 `,
   },
 ];
