@@ -28,6 +28,11 @@ export const ERROR_CODES = {
     description: 'The store cannot be read or written (closed, locked, full, I/O error).',
   },
   internal: { status: 500, description: 'An unexpected error; the collector logs it with the request id.' },
+  booking_not_found: { status: 404, description: 'No booking with this id.' },
+  delivery_not_found: {
+    status: 404,
+    description: 'No notification delivery with this id (or not in the state asked for).',
+  },
 } as const satisfies Record<string, { status: number; description: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

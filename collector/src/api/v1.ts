@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { CollectorContext } from '../context.ts';
 import { getIdle, getInstrument, getUsage, listInstruments, upsertInstrument } from '../query/index.ts';
 import type { Keyring } from './auth.ts';
+import { bookingRoutes } from './bookings.ts';
 import { ApiError } from './errors.ts';
 import {
   errorResponse,
@@ -15,6 +16,7 @@ import {
   usageQuery,
   usageResponse,
 } from './schemas.ts';
+import { utilizationRoutes } from './utilization.ts';
 import type { ZodTypeProvider } from './zod.ts';
 
 export interface V1Options {
@@ -38,6 +40,8 @@ export async function v1Routes(
     if (!permission) throw new Error(`route ${request.routeOptions.url} names no permission`);
     keyring.authorize(request.headers.authorization, permission);
   });
+  await app.register(bookingRoutes, { ctx });
+  await app.register(utilizationRoutes, { ctx });
 
   app.get(
     '/instruments',

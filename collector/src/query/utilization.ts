@@ -1,0 +1,316 @@
+/**
+ * Fleet figures for the platform and the province: utilisation per org, category or instrument,
+ * the purchase review (购置查重评议) of one category, and the weekly idle trend. Hours are exactly
+ * those of `/v1/instruments/{id}/usage` for the same period (query/period.ts).
+ */
+import type { CollectorContext } from '../context.ts';
+import { addDays, dateOf, isDate } from '../derive/calendar.ts';
+import { effectiveIdleDays, idleVerdict } from '../derive/idle.ts';
+import { lastFinalDate, recomputeDirty } from '../derive/recompute.ts';
+import { stmt } from '../derive/store.ts';
+import { coverageOf, toHours } from '../derive/usage.ts';
+import { idleTrend, type TrendInstrument, type TrendRow, weeksEndingBetween } from '../figures/idle-trend.ts';
+import { annualisedHours, PURCHASE_REVIEW_HOURS, proratedQuotaMs, utilisationOf } from '../figures/quota.ts';
+import { QueryError } from './errors.ts';
+import { periodOf, periodTotals } from './period.ts';
+
+export const GROUP_BY = ['org', 'category', 'instrument'] as const;
+export type GroupBy = (typeof GROUP_BY)[number];
+
+interface FleetRow {
+  id: string;
+  name: string | null;
+  org: string | null;
+  category: string | null;
+  quota_hours: number | null;
+  idle_days: number | null;
+  first_seen: number | null;
+  last_powered_at: number | null;
+}
+
+function fleet(ctx: CollectorContext, filter: { org?: string; category?: string } = {}): FleetRow[] {
+  return stmt(
+    ctx.db,
+    `SELECT k.id, i.name, i.org, i.category, i.quota_hours, i.idle_days, s.first_seen, s.last_powered_at
+       FROM (SELECT id FROM instruments UNION SELECT instrument_id FROM instrument_status) k
+       LEFT JOIN instruments i ON i.id = k.id
+       LEFT JOIN instrument_status s ON s.instrument_id = k.id
+       WHERE (?1 IS NULL OR i.org = ?1) AND (?2 IS NULL OR i.category = ?2)
+       ORDER BY k.id`,
+  ).all(filter.org ?? null, filter.category ?? null) as unknown as FleetRow[];
+}
+
+export interface UtilizationFigures {
+  instruments: number;
+  poweredHours: number;
+  runningHours: number;
+  /** Quota hours (定额机时) prorated to the elapsed part of the period. */
+  quotaHours: number;
+  /** runningHours / quotaHours, 0..1+ with 4 decimals; null without quota. */
+  utilisation: number | null;
+  /** Idle now (as `GET /v1/idle`, each instrument's own idleDays). */
+  idle: number;
+  /** Registered, no message ever accepted. */
+  neverReported: number;
+  coverage: number;
+}
+
+export interface UtilizationItem extends UtilizationFigures {
+  /** The org, category or instrument id; null for instruments without one. */
+  group: string | null;
+  /** With groupBy=instrument: the instrument's registry entry. */
+  instrument?: { id: string; name: string | null; org: string | null; category: string | null };
+}
+
+export interface UtilizationAnswer {
+  from: string;
+  to: string;
+  groupBy: GroupBy;
+  total: UtilizationFigures;
+  items: UtilizationItem[];
+}
+
+interface Acc {
+  instruments: number;
+  poweredMs: number;
+  runningMs: number;
+  coveredMs: number;
+  spanMs: number;
+  quotaMs: number;
+  idle: number;
+  neverReported: number;
+}
+
+const emptyAcc = (): Acc => ({
+  instruments: 0,
+  poweredMs: 0,
+  runningMs: 0,
+  coveredMs: 0,
+  spanMs: 0,
+  quotaMs: 0,
+  idle: 0,
+  neverReported: 0,
+});
+
+function finish(a: Acc): UtilizationFigures {
+  return {
+    instruments: a.instruments,
+    poweredHours: toHours(a.poweredMs),
+    runningHours: toHours(a.runningMs),
+    quotaHours: toHours(a.quotaMs),
+    utilisation: utilisationOf(a.runningMs, a.quotaMs),
+    idle: a.idle,
+    neverReported: a.neverReported,
+    coverage: coverageOf(a.coveredMs, a.spanMs),
+  };
+}
+
+const byGroup = (a: string | null, b: string | null) =>
+  a === b ? 0 : a === null ? 1 : b === null ? -1 : a < b ? -1 : 1;
+
+/** GET /v1/utilization. */
+export function getUtilization(
+  ctx: CollectorContext,
+  opts: { from: string; to: string; groupBy: GroupBy; org?: string; category?: string },
+): UtilizationAnswer {
+  const period = periodOf(ctx, opts.from, opts.to);
+  const rows = fleet(ctx, opts);
+  const totals = periodTotals(
+    ctx,
+    period,
+    opts.org !== undefined || opts.category !== undefined ? rows.map((r) => r.id) : undefined,
+  );
+  const quotaPerHour = proratedQuotaMs(1, period.days);
+  const now = ctx.now();
+  const groups = new Map<string | null, { acc: Acc; row: FleetRow }>();
+  const total = emptyAcc();
+  for (const r of rows) {
+    const key = opts.groupBy === 'instrument' ? r.id : opts.groupBy === 'org' ? r.org : r.category;
+    let g = groups.get(key);
+    if (!g) {
+      g = { acc: emptyAcc(), row: r };
+      groups.set(key, g);
+    }
+    const t = totals.get(r.id) ?? { poweredMs: 0, runningMs: 0, coveredMs: 0, spanMs: period.spanMs };
+    const verdict = idleVerdict(
+      { firstSeen: r.first_seen, lastPoweredAt: r.last_powered_at },
+      effectiveIdleDays(undefined, r.idle_days, ctx.config.idleDays),
+      now,
+    );
+    for (const a of [g.acc, total]) {
+      a.instruments++;
+      a.poweredMs += t.poweredMs;
+      a.runningMs += t.runningMs;
+      a.coveredMs += t.coveredMs;
+      a.spanMs += t.spanMs;
+      a.quotaMs += (r.quota_hours ?? 1400) * quotaPerHour;
+      if (verdict.kind === 'idle') a.idle++;
+      if (verdict.kind === 'never_reported') a.neverReported++;
+    }
+  }
+  return {
+    from: opts.from,
+    to: opts.to,
+    groupBy: opts.groupBy,
+    total: finish(total),
+    items: [...groups.entries()]
+      .sort(([a], [b]) => byGroup(a, b))
+      .map(([key, g]) => ({
+        group: key,
+        ...(opts.groupBy === 'instrument'
+          ? { instrument: { id: g.row.id, name: g.row.name, org: g.row.org, category: g.row.category } }
+          : {}),
+        ...finish(g.acc),
+      })),
+  };
+}
+
+export interface PurchaseReviewItem {
+  id: string;
+  name: string | null;
+  org: string | null;
+  runningHours: number;
+  coverage: number;
+  /** Days of the period since the instrument's first message (what the hours are annualised over). */
+  observedDays: number;
+  /** Running hours scaled to a year; null for an instrument that never reported in the period. */
+  annualisedHours: number | null;
+  /** At or above the 1,200 h bar. */
+  full: boolean;
+}
+
+export interface PurchaseReviewAnswer {
+  category: string;
+  from: string;
+  to: string;
+  barHours: number;
+  summary: {
+    instruments: number;
+    /** With an annualised figure (reported during the period). */
+    measured: number;
+    full: number;
+    belowBar: number;
+    meanAnnualisedHours: number | null;
+    /** Every measured unit at or above the bar (and at least one measured). */
+    allFull: boolean;
+  };
+  items: PurchaseReviewItem[];
+}
+
+/** GET /v1/purchase-review: every instrument of one category against 1,200 h a year. */
+export function getPurchaseReview(
+  ctx: CollectorContext,
+  opts: { category: string; from?: string; to?: string },
+): PurchaseReviewAnswer {
+  const tz = ctx.config.timezone;
+  const now = ctx.now();
+  // Default: the last 365 whole days (yesterday and the 364 days before it).
+  const to = opts.to ?? addDays(dateOf(now, tz), -1);
+  const from = opts.from ?? addDays(to, -364);
+  if (!isDate(to))
+    throw new QueryError('bad_request', `to: ${JSON.stringify(to)} is not a date (YYYY-MM-DD)`, 'to');
+  const period = periodOf(ctx, from, to);
+  const rows = fleet(ctx, { category: opts.category });
+  const totals = periodTotals(
+    ctx,
+    period,
+    rows.map((r) => r.id),
+  );
+  const end = Math.min(period.end, now);
+  const items = rows.map((r): PurchaseReviewItem => {
+    const t = totals.get(r.id)!;
+    const observedFrom = r.first_seen === null ? null : Math.max(period.start, r.first_seen);
+    const elapsed = observedFrom === null ? 0 : Math.max(0, end - observedFrom);
+    const annualised = annualisedHours(t.runningMs, elapsed);
+    return {
+      id: r.id,
+      name: r.name,
+      org: r.org,
+      runningHours: toHours(t.runningMs),
+      coverage: coverageOf(t.coveredMs, t.spanMs),
+      observedDays: Math.round((elapsed / 86_400_000) * 100) / 100,
+      annualisedHours: annualised,
+      full: annualised !== null && annualised >= PURCHASE_REVIEW_HOURS,
+    };
+  });
+  items.sort((a, b) => (b.annualisedHours ?? -1) - (a.annualisedHours ?? -1) || (a.id < b.id ? -1 : 1));
+  const measured = items.filter((i) => i.annualisedHours !== null);
+  const full = measured.filter((i) => i.full).length;
+  return {
+    category: opts.category,
+    from,
+    to,
+    barHours: PURCHASE_REVIEW_HOURS,
+    summary: {
+      instruments: items.length,
+      measured: measured.length,
+      full,
+      belowBar: measured.length - full,
+      meanAnnualisedHours:
+        measured.length === 0
+          ? null
+          : Math.round((measured.reduce((s, i) => s + i.annualisedHours!, 0) / measured.length) * 100) / 100,
+      allFull: measured.length > 0 && full === measured.length,
+    },
+    items,
+  };
+}
+
+/** Longest span of one idle-trend query, in days (three years of weeks). */
+export const MAX_TREND_DAYS = 1100;
+
+export interface IdleTrendAnswer {
+  from: string;
+  to: string;
+  days: number;
+  groupBy: 'org' | 'category' | null;
+  weeks: (Omit<TrendRow, 'groups'> & {
+    groups: { group: string | null; idle: number; reporting: number }[];
+  })[];
+}
+
+/**
+ * GET /v1/kpi/idle-trend: per week ending in [from, to] (only weeks whose Sunday is final), the
+ * instruments with no powered time in the `days` calendar days ending that Sunday (figures/idle-trend.ts).
+ */
+export function getIdleTrend(
+  ctx: CollectorContext,
+  opts: { from: string; to: string; days?: number; groupBy?: 'org' | 'category' },
+): IdleTrendAnswer {
+  const days = opts.days ?? ctx.config.idleDays;
+  periodOf(ctx, opts.from, opts.to, MAX_TREND_DAYS);
+  // A week is answered once its Sunday can no longer change with time alone.
+  recomputeDirty(ctx);
+  const lastFinal = lastFinalDate(ctx);
+  const to = [opts.to, lastFinal].sort()[0]!;
+  const weeks = weeksEndingBetween(opts.from, to, days);
+  const answer: IdleTrendAnswer = {
+    from: opts.from,
+    to: opts.to,
+    days,
+    groupBy: opts.groupBy ?? null,
+    weeks: [],
+  };
+  if (weeks.length === 0) return answer;
+  const lower = weeks[0]!.windowStart;
+  const upper = weeks[weeks.length - 1]!.end;
+  const tz = ctx.config.timezone;
+  const instruments = new Map<string, TrendInstrument & { poweredDates: string[] }>();
+  for (const r of fleet(ctx)) {
+    instruments.set(r.id, {
+      group: opts.groupBy === 'org' ? r.org : opts.groupBy === 'category' ? r.category : null,
+      firstSeenDate: r.first_seen === null ? null : dateOf(r.first_seen, tz),
+      poweredDates: [],
+    });
+  }
+  const powered = stmt(
+    ctx.db,
+    `SELECT instrument_id AS id, date FROM daily_usage
+       WHERE powered_ms > 0 AND date >= ? AND date <= ? ORDER BY instrument_id, date`,
+  ).iterate(lower, upper) as Iterable<{ id: string; date: string }>;
+  for (const p of powered) instruments.get(p.id)?.poweredDates.push(p.date);
+  answer.weeks = idleTrend([...instruments.values()], weeks).map((w) =>
+    opts.groupBy ? w : { ...w, groups: [] },
+  );
+  return answer;
+}
