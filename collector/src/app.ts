@@ -10,6 +10,7 @@ import { type CollectorConfig, type CollectorConfigInput, collectorConfigSchema 
 import type { CollectorContext } from './context.ts';
 import { createIngest, type Ingest } from './ingest/index.ts';
 import { createMetrics } from './metrics.ts';
+import { createNotifier, type Notifier, type NotifierOptions } from './notify/index.ts';
 import { ensureDeriveSettings, recomputeDirty, seedRegistry } from './query/index.ts';
 import { startCheckpointer } from './store/checkpointer.ts';
 import { openDatabase } from './store/sqlite.ts';
@@ -21,6 +22,9 @@ export interface BuildOptions {
   logger?: Logger | boolean;
   /** How often dirty days are recomputed in the background, ms (queries also recompute on demand). */
   recomputeEveryMs?: number;
+  /** Notifier knobs for tests (jitter source); `notifyAutoStart: false` leaves delivery to the caller. */
+  notify?: NotifierOptions;
+  notifyAutoStart?: boolean;
 }
 
 /** The background recompute waits until a day has had no new message for this long. */
@@ -32,6 +36,8 @@ export interface DayiHandle {
   ingest: Ingest;
   /** The MQTT port actually listened on (`mqtt.port: 0` picks a free one). */
   mqttPort: number;
+  /** Notifications: `notifier.sink` is the alert store's onChange (call it inside its transaction). */
+  notifier: Notifier;
 }
 
 declare module 'fastify' {
@@ -51,6 +57,11 @@ export const LOG_REDACT = [
   '*.key',
   'config.apiKeys',
   'config.agents',
+  'config.notify',
+  'secret',
+  '*.secret',
+  'smtp.password',
+  '*.smtp.password',
 ];
 
 function makeLogger(config: CollectorConfig, logger: BuildOptions['logger']): Logger {
@@ -105,7 +116,9 @@ export async function build(
     loggerInstance: log as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: !verbose }),
   });
-  app.decorate('dayi', { ctx, ingest, mqttPort: broker.port } satisfies DayiHandle);
+  // Deliveries run in the background, off the ingest path; they wait in SQLite across restarts.
+  const notifier = createNotifier(ctx, opts.notify);
+  app.decorate('dayi', { ctx, ingest, mqttPort: broker.port, notifier } satisfies DayiHandle);
 
   // Late messages leave days dirty; recomputing in the background keeps queries quick.
   const timer = setInterval(() => {
@@ -120,6 +133,7 @@ export async function build(
   // Registered before the plugins so that a plugin failing to load still releases port and store.
   app.addHook('onClose', async () => {
     clearInterval(timer);
+    await notifier.close();
     await started.broker.close();
     await started.ingest.close();
     await checkpointer?.close();
@@ -136,6 +150,7 @@ export async function build(
       registryChanged: (id: string) => started.ingest.invalidate(id),
     });
     await app.ready();
+    if (opts.notifyAutoStart !== false) notifier.start();
   } catch (err) {
     await app.close().catch(() => {});
     throw err;

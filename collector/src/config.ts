@@ -1,5 +1,6 @@
 import { bytes, duration, instrumentId, loadConfigFile, parseConfig } from '@dayi/protocols';
 import { z } from 'zod';
+import { notifyConfigSchema } from './notify/pure/config.ts';
 
 export const ROLES = ['platform', 'manager', 'auditor', 'technician', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
@@ -101,6 +102,8 @@ export const collectorConfigSchema = z.strictObject({
     )
     .default([]),
   instruments: z.array(instrumentSchema).default([]),
+  /** Notifications: channels, routes, retries, the weekly idle digest (notify/pure/config.ts). */
+  notify: notifyConfigSchema.default(notifyConfigSchema.parse({})),
   log: z
     .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
     .default({ level: 'info' }),

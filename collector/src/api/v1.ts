@@ -4,6 +4,7 @@ import { getIdle, getInstrument, getUsage, listInstruments, upsertInstrument } f
 import type { Keyring } from './auth.ts';
 import { bookingRoutes } from './bookings.ts';
 import { ApiError } from './errors.ts';
+import { notificationRoutes } from './notifications.ts';
 import {
   errorResponse,
   idleQuery,
@@ -42,6 +43,7 @@ export async function v1Routes(
   });
   await app.register(bookingRoutes, { ctx });
   await app.register(utilizationRoutes, { ctx });
+  await app.register(notificationRoutes, { ctx });
 
   app.get(
     '/instruments',
