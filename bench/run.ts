@@ -1,10 +1,11 @@
 /**
  * `npm run bench [-- NAME [options]]`: runs one benchmark (or all) and prints JSON on stdout.
- * NAME: ingest (collector vs bare Aedes and Mosquitto). Options are passed on to the benchmark.
+ * NAME: ingest (collector vs bare Aedes and Mosquitto), agent, api (utilisation and usage over a seeded fleet). Options are passed on to the benchmark.
  */
 const BENCHES: Record<string, string> = {
   ingest: './ingest.ts',
   agent: './agent.ts',
+  api: './api.ts',
 };
 
 const [name = 'ingest', ...rest] = process.argv.slice(2);

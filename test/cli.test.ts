@@ -27,6 +27,8 @@ const SECRETS = {
   DAYI_PLATFORM_KEY: 'platform-key-0123456789',
   DAYI_AUDITOR_KEY: 'auditor-key-0123456789',
   DAYI_AGENT_PW: 'agent-password',
+  HOOK_SECRET: 'hook-secret-0123456789',
+  WECOM_ROBOT_URL: 'https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=example',
 };
 
 describe('dayi CLI', () => {
