@@ -84,6 +84,9 @@ interface SumsRow {
   c: number;
 }
 
+/** Up to this many instruments are summed with their own index lookups, not a pass over the fleet. */
+const FEW = 200;
+
 /** Every instrument the collector knows: the registry and those that reported. */
 const IDS = 'SELECT id FROM instruments UNION SELECT instrument_id FROM instrument_status';
 
@@ -118,42 +121,35 @@ export function periodTotals(
   const lastFinal = lastFinalDate(ctx, now);
   const storedTo = [period.to, lastFinal].sort()[0]!;
   if (period.from <= storedTo) {
-    const source = ids ? 'SELECT value AS id FROM json_each(?1)' : IDS;
-    const idsArg = ids ? [JSON.stringify(ids)] : [];
+    // sum(a..b) = Σ months[monthA..monthB] − cum(monthA, < a) − month(monthB) + cum(monthB, ≤ b)
     const a = period.from;
     const b = storedTo;
     const monthA = a.slice(0, 7);
     const monthB = b.slice(0, 7);
-    const param = ids ? (n: number) => `?${n + 1}` : (n: number) => `?${n}`;
-    // sum(a..b) = Σ months[monthA..monthB] − cum(monthA, < a) − month(monthB) + cum(monthB, ≤ b)
-    const months = stmt(
-      db,
-      `WITH ids(id) AS (${source})
-       SELECT ids.id AS id, SUM(u.powered_ms) AS p, SUM(u.running_ms) AS r, SUM(u.covered_ms) AS c
-         FROM ids JOIN usage_month u ON u.instrument_id = ids.id AND u.month >= ${param(1)} AND u.month <= ${param(2)}
-         GROUP BY ids.id`,
-    ).all(...idsArg, monthA, monthB) as unknown as SumsRow[];
-    const lastMonth = stmt(
-      db,
-      `WITH ids(id) AS (${source})
-       SELECT ids.id AS id, u.powered_ms AS p, u.running_ms AS r, u.covered_ms AS c
-         FROM ids JOIN usage_month u ON u.instrument_id = ids.id AND u.month = ${param(1)}`,
-    ).all(...idsArg, monthB) as unknown as SumsRow[];
-    const cumAt = stmt(
-      db,
-      `WITH ids(id) AS (${source})
-       SELECT ids.id AS id, c.powered_ms AS p, c.running_ms AS r, c.covered_ms AS c
-         FROM ids JOIN usage_month_cum c ON c.instrument_id = ids.id AND c.date = (
-           SELECT MAX(date) FROM usage_month_cum
-             WHERE instrument_id = ids.id AND date >= ${param(1)} AND date <= ${param(2)})`,
-    );
+    // A few instruments: their own index ranges; a fleet: one pass over the months' rows.
+    const few = ids !== undefined && ids.length <= FEW;
+    const months = (few
+      ? ids.flatMap((id) =>
+          stmt(
+            db,
+            `SELECT instrument_id AS id, month, powered_ms AS p, running_ms AS r, covered_ms AS c FROM usage_month
+                 WHERE instrument_id = ? AND month >= ? AND month <= ?`,
+          ).all(id, monthA, monthB),
+        )
+      : stmt(
+          db,
+          `SELECT instrument_id AS id, month, powered_ms AS p, running_ms AS r, covered_ms AS c FROM usage_month
+               WHERE month >= ? AND month <= ?`,
+        ).all(monthA, monthB)) as unknown as (SumsRow & { month: string })[];
     add(months, 1);
-    add(lastMonth, -1);
+    const inMonthB = months.filter((m) => m.month === monthB);
+    add(inMonthB, -1);
     // cum(monthA, < a): the last stored day of monthA before a (none when a is the 1st).
     if (a.slice(8) !== '01') {
-      add(cumAt.all(...idsArg, `${monthA}-01`, previousDate(a)) as unknown as SumsRow[], -1);
+      const inMonthA = new Set(months.filter((m) => m.month === monthA).map((m) => m.id));
+      add(cumAt(ctx, previousDate(a), inMonthA, few), -1);
     }
-    add(cumAt.all(...idsArg, `${monthB}-01`, b) as unknown as SumsRow[], 1);
+    add(cumAt(ctx, b, new Set(inMonthB.map((m) => m.id)), few), 1);
   }
 
   // Days after the last final one: computed live, as getUsage does, for instruments whose latest
@@ -175,6 +171,38 @@ export function periodTotals(
     }
   }
   return out;
+}
+
+/**
+ * Prefix sums of the month of `date` up to `date` included, for the instruments of `candidates`
+ * (those with stored days in that month): one index range for those with a stored row on `date`
+ * itself (a reporting instrument has one every day), a point query for each of the others.
+ */
+function cumAt(
+  ctx: CollectorContext,
+  date: string,
+  candidates: ReadonlySet<string>,
+  few: boolean,
+): SumsRow[] {
+  const exact = few
+    ? []
+    : (stmt(
+        ctx.db,
+        'SELECT instrument_id AS id, powered_ms AS p, running_ms AS r, covered_ms AS c FROM usage_month_cum WHERE date = ?',
+      ).all(date) as unknown as SumsRow[]);
+  const found = new Set(exact.map((r) => r.id));
+  const before = stmt(
+    ctx.db,
+    `SELECT instrument_id AS id, powered_ms AS p, running_ms AS r, covered_ms AS c FROM usage_month_cum
+       WHERE instrument_id = ? AND date >= ? AND date <= ? ORDER BY date DESC LIMIT 1`,
+  );
+  const monthStart = `${date.slice(0, 7)}-01`;
+  for (const id of candidates) {
+    if (found.has(id)) continue;
+    const row = before.get(id, monthStart, date) as SumsRow | undefined;
+    if (row) exact.push(row);
+  }
+  return exact;
 }
 
 function previousDate(date: string): string {
