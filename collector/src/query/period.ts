@@ -126,30 +126,55 @@ export function periodTotals(
     const b = storedTo;
     const monthA = a.slice(0, 7);
     const monthB = b.slice(0, 7);
-    // A few instruments: their own index ranges; a fleet: one pass over the months' rows.
-    const few = ids !== undefined && ids.length <= FEW;
-    const months = (few
-      ? ids.flatMap((id) =>
-          stmt(
-            db,
-            `SELECT instrument_id AS id, month, powered_ms AS p, running_ms AS r, covered_ms AS c FROM usage_month
-                 WHERE instrument_id = ? AND month >= ? AND month <= ?`,
-          ).all(id, monthA, monthB),
-        )
-      : stmt(
+    if (ids !== undefined && ids.length <= FEW) {
+      // A few instruments: their own index ranges.
+      for (const id of ids) {
+        const months = stmt(
           db,
           `SELECT instrument_id AS id, month, powered_ms AS p, running_ms AS r, covered_ms AS c FROM usage_month
-               WHERE month >= ? AND month <= ?`,
-        ).all(monthA, monthB)) as unknown as (SumsRow & { month: string })[];
-    add(months, 1);
-    const inMonthB = months.filter((m) => m.month === monthB);
-    add(inMonthB, -1);
-    // cum(monthA, < a): the last stored day of monthA before a (none when a is the 1st).
-    if (a.slice(8) !== '01') {
-      const inMonthA = new Set(months.filter((m) => m.month === monthA).map((m) => m.id));
-      add(cumAt(ctx, previousDate(a), inMonthA, few), -1);
+             WHERE instrument_id = ? AND month >= ? AND month <= ?`,
+        ).all(id, monthA, monthB) as unknown as (SumsRow & { month: string })[];
+        add(months, 1);
+        add(
+          months.filter((m) => m.month === monthB),
+          -1,
+        );
+        if (a.slice(8) !== '01') add(lastCum(ctx, id, previousDate(a)), -1);
+        add(lastCum(ctx, id, b), 1);
+      }
+    } else {
+      // A fleet: one pass over the months' rows and the prefix sums at both edges, combined in
+      // SQLite (rows handed to JavaScript are what costs: one per instrument).
+      const rows = stmt(
+        db,
+        `WITH m AS (
+           SELECT instrument_id AS id,
+             SUM(powered_ms) - TOTAL(CASE WHEN month = ?2 THEN powered_ms END) AS p,
+             SUM(running_ms) - TOTAL(CASE WHEN month = ?2 THEN running_ms END) AS r,
+             SUM(covered_ms) - TOTAL(CASE WHEN month = ?2 THEN covered_ms END) AS c,
+             MAX(month = ?1) AS has_a, MAX(month = ?2) AS has_b
+           FROM usage_month WHERE month >= ?1 AND month <= ?2 GROUP BY instrument_id),
+         eb AS (SELECT instrument_id AS id, powered_ms AS p, running_ms AS r, covered_ms AS c
+                  FROM usage_month_cum WHERE date = ?3),
+         ea AS (SELECT instrument_id AS id, powered_ms AS p, running_ms AS r, covered_ms AS c
+                  FROM usage_month_cum WHERE date = ?4)
+         SELECT m.id AS id,
+           m.p + COALESCE(eb.p, 0) - COALESCE(ea.p, 0) AS p,
+           m.r + COALESCE(eb.r, 0) - COALESCE(ea.r, 0) AS r,
+           m.c + COALESCE(eb.c, 0) - COALESCE(ea.c, 0) AS c,
+           m.has_b AND eb.id IS NULL AS miss_b, m.has_a AND ea.id IS NULL AS miss_a
+         FROM m LEFT JOIN eb ON eb.id = m.id LEFT JOIN ea ON ea.id = m.id`,
+      ).all(monthA, monthB, b, a.slice(8) === '01' ? '' : previousDate(a)) as unknown as (SumsRow & {
+        miss_b: number;
+        miss_a: number;
+      })[];
+      add(rows, 1);
+      // No stored row exactly at an edge (a day without evidence): the month's last one before it.
+      for (const row of rows) {
+        if (row.miss_b) add(lastCum(ctx, row.id, b), 1);
+        if (row.miss_a && a.slice(8) !== '01') add(lastCum(ctx, row.id, previousDate(a)), -1);
+      }
     }
-    add(cumAt(ctx, b, new Set(inMonthB.map((m) => m.id)), few), 1);
   }
 
   // Days after the last final one: computed live, as getUsage does, for instruments whose latest
@@ -173,36 +198,14 @@ export function periodTotals(
   return out;
 }
 
-/**
- * Prefix sums of the month of `date` up to `date` included, for the instruments of `candidates`
- * (those with stored days in that month): one index range for those with a stored row on `date`
- * itself (a reporting instrument has one every day), a point query for each of the others.
- */
-function cumAt(
-  ctx: CollectorContext,
-  date: string,
-  candidates: ReadonlySet<string>,
-  few: boolean,
-): SumsRow[] {
-  const exact = few
-    ? []
-    : (stmt(
-        ctx.db,
-        'SELECT instrument_id AS id, powered_ms AS p, running_ms AS r, covered_ms AS c FROM usage_month_cum WHERE date = ?',
-      ).all(date) as unknown as SumsRow[]);
-  const found = new Set(exact.map((r) => r.id));
-  const before = stmt(
+/** The prefix sums of one instrument's month up to `date` (its last stored day on or before it). */
+function lastCum(ctx: CollectorContext, id: string, date: string): SumsRow[] {
+  const row = stmt(
     ctx.db,
     `SELECT instrument_id AS id, powered_ms AS p, running_ms AS r, covered_ms AS c FROM usage_month_cum
        WHERE instrument_id = ? AND date >= ? AND date <= ? ORDER BY date DESC LIMIT 1`,
-  );
-  const monthStart = `${date.slice(0, 7)}-01`;
-  for (const id of candidates) {
-    if (found.has(id)) continue;
-    const row = before.get(id, monthStart, date) as SumsRow | undefined;
-    if (row) exact.push(row);
-  }
-  return exact;
+  ).get(id, `${date.slice(0, 7)}-01`, date) as SumsRow | undefined;
+  return row ? [row] : [];
 }
 
 function previousDate(date: string): string {

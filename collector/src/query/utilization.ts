@@ -118,7 +118,7 @@ export function getUtilization(
   const totals = periodTotals(
     ctx,
     period,
-    opts.org !== undefined || opts.category !== undefined ? rows.map((r) => r.id) : undefined,
+    rows.map((r) => r.id),
   );
   const quotaPerHour = proratedQuotaMs(1, period.days);
   const now = ctx.now();
