@@ -222,13 +222,13 @@ const utilizationInstrument = await measure(
   base,
   KEY,
   () => `/v1/utilization?from=${from}&to=${YESTERDAY}&groupBy=instrument`,
-  Math.max(20, Math.round(REQUESTS / 4)),
+  Math.min(REQUESTS, Math.max(20, Math.round(REQUESTS / 4))),
 );
 const utilizationToToday = await measure(
   base,
   KEY,
   () => `/v1/utilization?from=${addDays(TODAY, -(DAYS - 1))}&to=${TODAY}&groupBy=category`,
-  Math.max(10, Math.round(REQUESTS / 10)),
+  Math.min(REQUESTS, Math.max(10, Math.round(REQUESTS / 10))),
 );
 const usage = await measure(
   base,
@@ -240,7 +240,7 @@ const idleTrend = await measure(
   base,
   KEY,
   () => `/v1/kpi/idle-trend?from=${from}&to=${YESTERDAY}&groupBy=org`,
-  10,
+  Math.min(REQUESTS, 5),
 );
 
 // Baseline: the same per-instrument sums the direct way, one GROUP BY over the year of rows.

@@ -284,6 +284,32 @@ describe('bookings, reconciliation, utilisation, purchase review, idle trend', (
     });
   }
 
+  for (const [from, to] of periods) {
+    it(`per org and category: the sums of the instruments (${from}..${to})`, async () => {
+      const per = (await get(`/v1/utilization?from=${from}&to=${to}&groupBy=instrument`)).json();
+      for (const groupBy of ['org', 'category'] as const) {
+        const grouped = (await get(`/v1/utilization?from=${from}&to=${to}&groupBy=${groupBy}`)).json();
+        for (const g of grouped.items) {
+          const members = per.items.filter(
+            (i: { instrument: Record<string, string | null> }) => i.instrument[groupBy] === g.group,
+          );
+          expect(g.instruments).toBe(members.length);
+          for (const f of ['poweredHours', 'runningHours', 'quotaHours'] as const) {
+            const sum = members.reduce((s: number, i: Record<string, number>) => s + i[f]!, 0);
+            expect(Math.abs(g[f] - sum), `${groupBy} ${g.group} ${f}`).toBeLessThanOrEqual(
+              0.01 * members.length,
+            );
+          }
+          for (const f of ['idle', 'neverReported'] as const) {
+            expect(g[f]).toBe(members.reduce((s: number, i: Record<string, number>) => s + i[f]!, 0));
+          }
+        }
+        expect(grouped.total.runningHours).toBeCloseTo(per.total.runningHours, 2);
+        expect(grouped.total.coverage).toBe(per.total.coverage);
+      }
+    });
+  }
+
   it('groups by org and category: instruments, quota prorated, utilisation, idle and never reported', async () => {
     // A whole calendar year: quota is exactly the yearly figure.
     const year = (await get('/v1/utilization?from=2026-01-01&to=2026-12-31&groupBy=org')).json();

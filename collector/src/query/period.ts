@@ -118,8 +118,7 @@ export function periodTotals(
     }
   };
 
-  const lastFinal = lastFinalDate(ctx, now);
-  const storedTo = [period.to, lastFinal].sort()[0]!;
+  const storedTo = storedUntil(ctx, period, now);
   if (period.from <= storedTo) {
     // sum(a..b) = Σ months[monthA..monthB] − cum(monthA, < a) − month(monthB) + cum(monthB, ≤ b)
     const a = period.from;
@@ -143,57 +142,125 @@ export function periodTotals(
         add(lastCum(ctx, id, b), 1);
       }
     } else {
-      // A fleet: one pass over the months' rows and the prefix sums at both edges, combined in
-      // SQLite (rows handed to JavaScript are what costs: one per instrument).
-      const rows = stmt(
-        db,
-        `WITH m AS (
-           SELECT instrument_id AS id,
-             SUM(powered_ms) - TOTAL(CASE WHEN month = ?2 THEN powered_ms END) AS p,
-             SUM(running_ms) - TOTAL(CASE WHEN month = ?2 THEN running_ms END) AS r,
-             SUM(covered_ms) - TOTAL(CASE WHEN month = ?2 THEN covered_ms END) AS c,
-             MAX(month = ?1) AS has_a, MAX(month = ?2) AS has_b
-           FROM usage_month WHERE month >= ?1 AND month <= ?2 GROUP BY instrument_id),
-         eb AS (SELECT instrument_id AS id, powered_ms AS p, running_ms AS r, covered_ms AS c
-                  FROM usage_month_cum WHERE date = ?3),
-         ea AS (SELECT instrument_id AS id, powered_ms AS p, running_ms AS r, covered_ms AS c
-                  FROM usage_month_cum WHERE date = ?4)
-         SELECT m.id AS id,
-           m.p + COALESCE(eb.p, 0) - COALESCE(ea.p, 0) AS p,
-           m.r + COALESCE(eb.r, 0) - COALESCE(ea.r, 0) AS r,
-           m.c + COALESCE(eb.c, 0) - COALESCE(ea.c, 0) AS c,
-           m.has_b AND eb.id IS NULL AS miss_b, m.has_a AND ea.id IS NULL AS miss_a
-         FROM m LEFT JOIN eb ON eb.id = m.id LEFT JOIN ea ON ea.id = m.id`,
-      ).all(monthA, monthB, b, a.slice(8) === '01' ? '' : previousDate(a)) as unknown as (SumsRow & {
-        miss_b: number;
-        miss_a: number;
-      })[];
+      // A fleet: combined in SQLite, one row per instrument reaches JavaScript.
+      const sql = fleetTotalsCte(period, storedTo);
+      const rows = stmt(db, `WITH ${sql.cte} SELECT id, p, r, c, miss_a, miss_b FROM t`).all(
+        ...sql.args,
+      ) as unknown as FleetRow[];
       add(rows, 1);
-      // No stored row exactly at an edge (a day without evidence): the month's last one before it.
-      for (const row of rows) {
-        if (row.miss_b) add(lastCum(ctx, row.id, b), 1);
-        if (row.miss_a && a.slice(8) !== '01') add(lastCum(ctx, row.id, previousDate(a)), -1);
-      }
+      for (const [id, fix] of edgeFixes(ctx, period, storedTo, rows)) add([{ id, ...fix }], 1);
     }
   }
 
-  // Days after the last final one: computed live, as getUsage does, for instruments whose latest
-  // message can reach them (an older one has gone stale before the first live day).
-  const live = period.days.filter((d) => d.date > storedTo && d.start < now).map((d) => d.date);
-  if (live.length > 0) {
-    const firstLive = dayBounds(live[0]!, ctx.config.timezone).start;
-    const recent = stmt(db, 'SELECT instrument_id AS id FROM instrument_status WHERE last_seen >= ?').all(
-      firstLive - ctx.config.offlineAfter,
-    ) as { id: string }[];
-    for (const { id } of recent) {
-      const t = out.get(id);
-      if (!t) continue;
-      for (const day of computeDays(ctx, id, live, now)) {
-        t.poweredMs += day.poweredMs;
-        t.runningMs += day.runningMs;
-        t.coveredMs += day.coveredMs;
+  for (const [id, live] of liveTotals(ctx, period, storedTo, now)) {
+    const t = out.get(id);
+    if (!t) continue;
+    t.poweredMs += live.p;
+    t.runningMs += live.r;
+    t.coveredMs += live.c;
+  }
+  return out;
+}
+
+/** The last date whose stored figures are final at `now`, capped by the period's end. */
+export function storedUntil(ctx: CollectorContext, period: Period, now = ctx.now()): string {
+  return [period.to, lastFinalDate(ctx, now)].sort()[0]!;
+}
+
+export interface FleetRow extends SumsRow {
+  /** The month of `from` has stored days but none exactly the day before `from`. */
+  miss_a: number;
+  /** The month of the stored end has stored days but none exactly on it. */
+  miss_b: number;
+}
+
+/**
+ * The CTE `t(id, p, r, c, miss_a, miss_b)`: every instrument with stored days in the period and
+ * its sums over [from, storedTo] from the rollups, when the edges fall on stored days:
+ * sum(a..b) = Σ months[monthA..monthB] − month(monthB) + cum(b) − cum(a − 1). Instruments flagged
+ * `miss_*` need `edgeFixes` (no stored row exactly at an edge: a day without evidence).
+ */
+export function fleetTotalsCte(period: Period, storedTo: string): { cte: string; args: string[] } {
+  const a = period.from;
+  const monthA = a.slice(0, 7);
+  const monthB = storedTo.slice(0, 7);
+  // Nothing stored in the period yet (it starts today): parameters that match no row.
+  const none = a > storedTo;
+  return {
+    cte: `t AS (
+      SELECT id, TOTAL(p) AS p, TOTAL(r) AS r, TOTAL(c) AS c,
+        MAX(has_a) AND NOT MAX(in_a) AND ?4 != '' AS miss_a, MAX(has_b) AND NOT MAX(in_b) AS miss_b
+      FROM (
+        SELECT instrument_id AS id, CASE WHEN month = ?2 THEN 0 ELSE powered_ms END AS p,
+          CASE WHEN month = ?2 THEN 0 ELSE running_ms END AS r, CASE WHEN month = ?2 THEN 0 ELSE covered_ms END AS c,
+          month = ?1 AS has_a, month = ?2 AS has_b, 0 AS in_a, 0 AS in_b
+          FROM usage_month WHERE month >= ?1 AND month <= ?2
+        UNION ALL SELECT instrument_id, powered_ms, running_ms, covered_ms, 0, 0, 0, 1
+          FROM usage_month_cum WHERE date = ?3
+        UNION ALL SELECT instrument_id, -powered_ms, -running_ms, -covered_ms, 0, 0, 1, 0
+          FROM usage_month_cum WHERE date = ?4)
+      GROUP BY id)`,
+    args: none
+      ? ['9999-99', '0000-00', '', '']
+      : [monthA, monthB, storedTo, a.slice(8) === '01' ? '' : previousDate(a)],
+  };
+}
+
+/** Corrections of the instruments `fleetTotalsCte` flagged: their month's last stored day before each edge. */
+export function edgeFixes(
+  ctx: CollectorContext,
+  period: Period,
+  storedTo: string,
+  rows: readonly Pick<FleetRow, 'id' | 'miss_a' | 'miss_b'>[],
+): Map<string, { p: number; r: number; c: number }> {
+  const out = new Map<string, { p: number; r: number; c: number }>();
+  for (const row of rows) {
+    if (!row.miss_a && !row.miss_b) continue;
+    const fix = { p: 0, r: 0, c: 0 };
+    if (row.miss_b) {
+      for (const x of lastCum(ctx, row.id, storedTo)) {
+        fix.p += x.p;
+        fix.r += x.r;
+        fix.c += x.c;
       }
     }
+    if (row.miss_a) {
+      for (const x of lastCum(ctx, row.id, previousDate(period.from))) {
+        fix.p -= x.p;
+        fix.r -= x.r;
+        fix.c -= x.c;
+      }
+    }
+    out.set(row.id, fix);
+  }
+  return out;
+}
+
+/**
+ * The days after `storedTo` that have begun, computed live as getUsage does, for the instruments
+ * whose latest message can reach them (an older one has gone stale before the first live day).
+ */
+export function liveTotals(
+  ctx: CollectorContext,
+  period: Period,
+  storedTo: string,
+  now = ctx.now(),
+): Map<string, { p: number; r: number; c: number }> {
+  const out = new Map<string, { p: number; r: number; c: number }>();
+  const live = period.days.filter((d) => d.date > storedTo && d.start < now).map((d) => d.date);
+  if (live.length === 0) return out;
+  const firstLive = dayBounds(live[0]!, ctx.config.timezone).start;
+  const recent = stmt(ctx.db, 'SELECT instrument_id AS id FROM instrument_status WHERE last_seen >= ?').all(
+    firstLive - ctx.config.offlineAfter,
+  ) as { id: string }[];
+  for (const { id } of recent) {
+    const sum = { p: 0, r: 0, c: 0 };
+    for (const day of computeDays(ctx, id, live, now)) {
+      sum.p += day.poweredMs;
+      sum.r += day.runningMs;
+      sum.c += day.coveredMs;
+    }
+    out.set(id, sum);
   }
   return out;
 }

@@ -180,8 +180,8 @@ CREATE TABLE usage_month_cum (
   covered_ms INTEGER NOT NULL,
   PRIMARY KEY (instrument_id, date)
 ) WITHOUT ROWID;
--- The prefix sums of a whole fleet at one date (period edges) in one index range.
-CREATE INDEX usage_month_cum_by_date ON usage_month_cum (date);
+-- The prefix sums of a whole fleet at one date (period edges): one covering index range.
+CREATE INDEX usage_month_cum_by_date ON usage_month_cum (date, instrument_id, powered_ms, running_ms, covered_ms);
 INSERT INTO usage_month (instrument_id, month, powered_ms, running_ms, covered_ms)
   SELECT instrument_id, substr(date, 1, 7), SUM(powered_ms), SUM(running_ms), SUM(covered_ms)
     FROM daily_usage GROUP BY instrument_id, substr(date, 1, 7);
