@@ -181,7 +181,7 @@ async function measure(base: string, key: string, urls: () => string, n: number)
 
 const dir = new URL('./tmp/', import.meta.url).pathname;
 mkdirSync(dir, { recursive: true });
-const file = join(dir, `api-${INSTRUMENTS}x${DAYS}-v4.sqlite`);
+const file = join(dir, `api-${INSTRUMENTS}x${DAYS}-v5.sqlite`);
 let seeded: { seconds: number; rows: number } | null = null;
 if (values.fresh || !existsSync(file)) {
   for (const f of [file, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });

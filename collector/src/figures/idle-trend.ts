@@ -51,28 +51,45 @@ export function weeksEndingBetween(from: string, to: string, days: number): Tren
   return out;
 }
 
+/**
+ * A run of days with no powered time: strictly after `after` and strictly before `before`
+ * (null: unbounded on that side, within the dates the caller looked at).
+ */
+export interface UnpoweredSpell {
+  after: string | null;
+  before: string | null;
+}
+
 export interface TrendInstrument {
   /** The group the instrument counts in (org, category…); null for none. */
   group: string | null;
   /** The local date of its first accepted message, null when it never reported. */
   firstSeenDate: string | null;
-  /** Sorted dates with powered time; at least those from the first window start to the last Sunday. */
-  poweredDates: readonly string[];
+  /**
+   * Its unpowered spells over the dates from the first window start to the last Sunday: at least
+   * every spell of `days` days or more (shorter ones may be given, they change nothing).
+   */
+  spells: readonly UnpoweredSpell[];
+}
+
+/** The spells of a sorted list of powered dates: before the first, long gaps, after the last. */
+export function spellsOf(poweredDates: readonly string[]): UnpoweredSpell[] {
+  if (poweredDates.length === 0) return [{ after: null, before: null }];
+  const out: UnpoweredSpell[] = [{ after: null, before: poweredDates[0]! }];
+  for (let i = 1; i < poweredDates.length; i++) {
+    if (addDays(poweredDates[i - 1]!, 1) < poweredDates[i]!)
+      out.push({ after: poweredDates[i - 1]!, before: poweredDates[i]! });
+  }
+  out.push({ after: poweredDates[poweredDates.length - 1]!, before: null });
+  return out;
 }
 
 /** Whether `instrument` was idle in `week` (the definition above). */
 export function idleInWeek(instrument: TrendInstrument, week: TrendWeek): boolean {
   if (instrument.firstSeenDate === null || instrument.firstSeenDate >= week.windowStart) return false;
-  const dates = instrument.poweredDates;
-  // First powered date at or after the window start.
-  let lo = 0;
-  let hi = dates.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (dates[mid]! < week.windowStart) lo = mid + 1;
-    else hi = mid;
-  }
-  return !(lo < dates.length && dates[lo]! <= week.end);
+  return instrument.spells.some(
+    (s) => (s.after === null || s.after < week.windowStart) && (s.before === null || s.before > week.end),
+  );
 }
 
 export interface TrendGroupCount {

@@ -9,7 +9,13 @@ import { effectiveIdleDays, idleVerdict } from '../derive/idle.ts';
 import { lastFinalDate, recomputeDirty } from '../derive/recompute.ts';
 import { stmt } from '../derive/store.ts';
 import { coverageOf, toHours } from '../derive/usage.ts';
-import { idleTrend, type TrendInstrument, type TrendRow, weeksEndingBetween } from '../figures/idle-trend.ts';
+import {
+  idleTrend,
+  type TrendInstrument,
+  type TrendRow,
+  type UnpoweredSpell,
+  weeksEndingBetween,
+} from '../figures/idle-trend.ts';
 import { annualisedHours, PURCHASE_REVIEW_HOURS, proratedQuotaMs, utilisationOf } from '../figures/quota.ts';
 import { QueryError } from './errors.ts';
 import {
@@ -400,20 +406,35 @@ export function getIdleTrend(
   const lower = weeks[0]!.windowStart;
   const upper = weeks[weeks.length - 1]!.end;
   const tz = ctx.config.timezone;
-  const instruments = new Map<string, TrendInstrument & { poweredDates: string[] }>();
+  const instruments = new Map<string, TrendInstrument & { spells: UnpoweredSpell[] }>();
   for (const r of fleet(ctx)) {
     instruments.set(r.id, {
       group: opts.groupBy === 'org' ? r.org : opts.groupBy === 'category' ? r.category : null,
       firstSeenDate: r.first_seen === null ? null : dateOf(r.first_seen, tz),
-      poweredDates: [],
+      spells: [],
     });
   }
-  const powered = stmt(
+  // Only the powered days that border a spell of `days` or more reach JavaScript: the first and
+  // last of each instrument in the range, and both ends of each long gap.
+  const borders = stmt(
     ctx.db,
-    `SELECT instrument_id AS id, date FROM daily_usage
-       WHERE powered_ms > 0 AND date >= ? AND date <= ? ORDER BY instrument_id, date`,
-  ).iterate(lower, upper) as Iterable<{ id: string; date: string }>;
-  for (const p of powered) instruments.get(p.id)?.poweredDates.push(p.date);
+    `SELECT id, prev, date, next FROM (
+       SELECT instrument_id AS id, date, LAG(date) OVER w AS prev, LEAD(date) OVER w AS next
+         FROM daily_usage WHERE powered_ms > 0 AND date >= ?1 AND date <= ?2
+         WINDOW w AS (PARTITION BY instrument_id ORDER BY date))
+     WHERE prev IS NULL OR next IS NULL OR julianday(date) - julianday(prev) > ?3`,
+  ).all(lower, upper, days) as { id: string; prev: string | null; date: string; next: string | null }[];
+  const seenPowered = new Set<string>();
+  for (const row of borders) {
+    const inst = instruments.get(row.id);
+    if (!inst) continue;
+    seenPowered.add(row.id);
+    if (row.prev === null) inst.spells.push({ after: null, before: row.date });
+    else if (row.date > addDays(row.prev, 1)) inst.spells.push({ after: row.prev, before: row.date });
+    if (row.next === null) inst.spells.push({ after: row.date, before: null });
+  }
+  for (const [id, inst] of instruments)
+    if (!seenPowered.has(id)) inst.spells.push({ after: null, before: null });
   answer.weeks = idleTrend([...instruments.values()], weeks).map((w) =>
     opts.groupBy ? w : { ...w, groups: [] },
   );

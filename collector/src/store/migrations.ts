@@ -180,6 +180,8 @@ CREATE TABLE usage_month_cum (
   covered_ms INTEGER NOT NULL,
   PRIMARY KEY (instrument_id, date)
 ) WITHOUT ROWID;
+-- Powered days only, in (instrument, date) order: the idle trend's spells without table lookups.
+CREATE INDEX daily_usage_powered ON daily_usage (instrument_id, date) WHERE powered_ms > 0;
 -- The prefix sums of a whole fleet at one date (period edges): one covering index range.
 CREATE INDEX usage_month_cum_by_date ON usage_month_cum (date, instrument_id, powered_ms, running_ms, covered_ms);
 INSERT INTO usage_month (instrument_id, month, powered_ms, running_ms, covered_ms)
