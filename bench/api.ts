@@ -172,6 +172,7 @@ async function measure(base: string, key: string, urls: () => string, n: number)
     bytes = body.byteLength;
   }
   const cpu = process.cpuUsage(cpu0);
+  process.stderr.write(`bench/api:   median ${stats(times).median} ms, p95 ${stats(times).p95} ms\n`);
   return {
     ...stats(times),
     cpuMsPerRequest: Math.round(((cpu.user + cpu.system) / 1000 / n) * 10) / 10,
