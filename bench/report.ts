@@ -2,7 +2,7 @@
  * bench/report: the yearly uptime report for a large fleet (default 16,000 instruments × 365 days),
  * in each format, end to end as the route makes it (facts from the store, layout, render, sign,
  * record). The derived tables are seeded directly (no MQTT): a year of daily_usage per instrument,
- * some idle, some never reported. daily_usage is clustered on (instrument, date) (migration 10), so
+ * some idle, some never reported. daily_usage is clustered on (instrument, date) (migration 6), so
  * the order the seed inserts in does not change how the report reads it; the seed goes instrument
  * by instrument because that is fast. Baselines measured in the same run on the same store:
  *   - sqlSum: one SQL SUM … GROUP BY over the same daily_usage rows, the floor of reading the data;

@@ -1,7 +1,8 @@
 /**
  * `npm run bench [-- NAME [options]]`: runs one benchmark (or all) and prints JSON on stdout.
  * NAME: ingest (collector vs bare Aedes and Mosquitto), agent, influx (shipper vs raw /write),
- * report (the yearly uptime report). Options are passed on to the benchmark.
+ * report (the yearly uptime report), api (utilisation and usage over a seeded fleet). Options are
+ * passed on to the benchmark.
  */
 const BENCHES: Record<string, string> = {
   ingest: './ingest.ts',
@@ -10,6 +11,7 @@ const BENCHES: Record<string, string> = {
   rejects: './rejects.ts',
   'ingest-core': './ingest-core.ts',
   report: './report.ts',
+  api: './api.ts',
 };
 
 const [name = 'ingest', ...rest] = process.argv.slice(2);

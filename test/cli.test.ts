@@ -28,6 +28,8 @@ const SECRETS = {
   DAYI_AUDITOR_KEY: 'auditor-key-0123456789',
   DAYI_AGENT_PW: 'agent-password',
   DAYI_INFLUX_PASSWORD: 'influx-password',
+  HOOK_SECRET: 'hook-secret-0123456789',
+  WECOM_ROBOT_URL: 'https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=example',
 };
 
 describe('dayi CLI', () => {

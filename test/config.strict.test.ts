@@ -15,6 +15,8 @@ const ENV = {
   DAYI_AGENT_PW: 'agent-password',
   DAYI_OPCUA_PW: 'opcua-password',
   DAYI_INFLUX_PASSWORD: 'influx-password',
+  HOOK_SECRET: 'hook-secret-0123456789',
+  WECOM_ROBOT_URL: 'https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=example',
 };
 
 /** Every section of every config the collector and agent read: collector, agent, both kinds of profile. */

@@ -12,6 +12,7 @@ import type { CollectorContext } from './context.ts';
 import { type Exports, startExports } from './exports.ts';
 import { createIngest, type Ingest } from './ingest/index.ts';
 import { createMetrics } from './metrics.ts';
+import { createNotifier, type Notifier, type NotifierOptions } from './notify/index.ts';
 import { ensureDeriveSettings, recomputeDirty, seedRegistry } from './query/index.ts';
 import { startCheckpointer } from './store/checkpointer.ts';
 import { openDatabase } from './store/sqlite.ts';
@@ -23,6 +24,9 @@ export interface BuildOptions {
   logger?: Logger | boolean;
   /** How often dirty days are recomputed in the background, ms (queries also recompute on demand). */
   recomputeEveryMs?: number;
+  /** Notifier knobs for tests (jitter source); `notifyAutoStart: false` leaves delivery to the caller. */
+  notify?: NotifierOptions;
+  notifyAutoStart?: boolean;
 }
 
 /** The background recompute waits until a day has had no new message for this long. */
@@ -36,6 +40,8 @@ export interface DayiHandle {
   mqttPort: number;
   /** The MQTT over TLS port, when `mqtt.tls` is set. */
   mqttTlsPort?: number;
+  /** Notifications: `notifier.sink` is the alert store's onChange (call it inside its transaction). */
+  notifier: Notifier;
 }
 
 declare module 'fastify' {
@@ -55,6 +61,11 @@ export const LOG_REDACT = [
   '*.key',
   'config.apiKeys',
   'config.agents',
+  'config.notify',
+  'secret',
+  '*.secret',
+  'smtp.password',
+  '*.smtp.password',
 ];
 
 function makeLogger(config: CollectorConfig, logger: BuildOptions['logger']): Logger {
@@ -114,10 +125,13 @@ export async function build(
     logController: new LogController({ disableRequestLogging: !verbose }),
     ...serverOptions(config),
   });
+  // Deliveries run in the background, off the ingest path; they wait in SQLite across restarts.
+  const notifier = createNotifier(ctx, opts.notify);
   app.decorate('dayi', {
     ctx,
     ingest,
     mqttPort: broker.port,
+    notifier,
     ...(broker.tlsPort === undefined ? {} : { mqttTlsPort: broker.tlsPort }),
   } satisfies DayiHandle);
 
@@ -134,6 +148,7 @@ export async function build(
   // Registered before the plugins so that a plugin failing to load still releases port and store.
   app.addHook('onClose', async () => {
     clearInterval(timer);
+    await notifier.close();
     await started.broker.close();
     await started.ingest.close();
     await started.exports.close();
@@ -152,6 +167,7 @@ export async function build(
       registryChanged: (id: string) => started.ingest.invalidate(id),
     });
     await app.ready();
+    if (opts.notifyAutoStart !== false) notifier.start();
   } catch (err) {
     await app.close().catch(() => {});
     throw err;

@@ -10,6 +10,7 @@ import {
   rejectLimitsSchema,
 } from './config-security.ts';
 import { DEFAULT_SERIES_RETENTION_MS, influxConfigSchema, seriesConfigSchema } from './influx/config.ts';
+import { notifyConfigSchema } from './notify/pure/config.ts';
 
 export const ROLES = ['platform', 'manager', 'auditor', 'technician', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
@@ -150,6 +151,8 @@ export const collectorConfigSchema = z
       )
       .default([]),
     instruments: z.array(instrumentSchema).default([]),
+    /** Notifications: channels, routes, retries, the weekly idle digest (notify/pure/config.ts). */
+    notify: notifyConfigSchema.default(notifyConfigSchema.parse({})),
     log: z
       .strictObject({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

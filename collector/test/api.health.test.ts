@@ -50,6 +50,16 @@ describe('/healthz, /metrics, /openapi.json, /docs', () => {
         '/v1/reports/public-key',
         '/v1/reports/signatures/{sha256}',
         '/v1/reports/uptime',
+        '/v1/bookings',
+        '/v1/bookings/{bookingId}',
+        '/v1/instruments/{id}/reconciliation',
+        '/v1/reconciliation',
+        '/v1/utilization',
+        '/v1/purchase-review',
+        '/v1/kpi/idle-trend',
+        '/v1/notifications',
+        '/v1/notifications/dead-letters',
+        '/v1/notifications/dead-letters/{deliveryId}/retry',
       ].sort(),
     );
     const usage = doc.paths['/v1/instruments/{id}/usage'].get;
@@ -65,6 +75,12 @@ describe('/healthz, /metrics, /openapi.json, /docs', () => {
     expect(body.required ?? []).not.toContain('id');
     expect(doc.components.securitySchemes.apiKey).toMatchObject({ type: 'http', scheme: 'bearer' });
     expect(doc.paths['/healthz'].get.security).toBeUndefined();
+    for (const [path, ops] of Object.entries(
+      doc.paths as Record<string, Record<string, { security?: unknown }>>,
+    )) {
+      if (!path.startsWith('/v1/')) continue;
+      for (const op of Object.values(ops)) expect(op.security, path).toEqual([{ apiKey: [] }]);
+    }
   });
 
   it('/docs serves the browsable UI', async () => {

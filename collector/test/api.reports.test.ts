@@ -113,7 +113,7 @@ describe('GET /v1/reports/*', () => {
         '/v1/reports/uptime?from=2026-11-02&to=2026-11-01',
         400,
         'invalid_query',
-        /query\.to: must not be before from/,
+        /query\.to: 2026-11-01 is before from 2026-11-02: use a date on or after from/,
       ],
       [`${URL_UPTIME}&format=docx`, 400, 'invalid_query', /query\.format/],
       [`${URL_UPTIME}&lang=fr`, 400, 'invalid_query', /query\.lang/],
@@ -336,7 +336,7 @@ describe('dayi report (CLI)', () => {
           env: { DAYI_API_KEY: KEYS.manager },
         }),
       ).toBe(1);
-      expect(refused.text()).toContain('HTTP 403 forbidden: role manager may not reports:read');
+      expect(refused.text()).toContain('HTTP 403 forbidden: header.authorization: role manager may not reports:read');
       const nokey = sink();
       expect(await reportCommand(args, { stdout: sink().stream, stderr: nokey.stream, env: {} })).toBe(1);
       expect(nokey.text()).toContain('set DAYI_API_KEY');

@@ -10,6 +10,7 @@ export const PERMISSIONS = [
   'alerts:ack',
   'reports:read',
   'agents:register',
+  'notifications:manage',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 

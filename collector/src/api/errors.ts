@@ -45,6 +45,11 @@ export const ERROR_CODES = {
     status: 404,
     description: 'This collector issued no report with this SHA-256 (altered, or not issued here).',
   },
+  booking_not_found: { status: 404, description: 'No booking with this id.' },
+  delivery_not_found: {
+    status: 404,
+    description: 'No notification delivery with this id (or not in the state asked for).',
+  },
 } as const satisfies Record<string, { status: number; description: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -3,7 +3,9 @@ import type { CollectorContext } from '../context.ts';
 import { notInRegistry } from '../query/errors.ts';
 import { getIdle, getInstrument, getUsage, listInstruments, upsertInstrument } from '../query/index.ts';
 import type { Keyring } from './auth.ts';
+import { bookingRoutes } from './bookings.ts';
 import { ApiError } from './errors.ts';
+import { notificationRoutes } from './notifications.ts';
 import { reportRoutes } from './reports.ts';
 import {
   errorResponse,
@@ -18,6 +20,7 @@ import {
   usageResponse,
 } from './schemas.ts';
 import { seriesRoutes } from './series.ts';
+import { utilizationRoutes } from './utilization.ts';
 import type { ZodTypeProvider } from './zod.ts';
 
 export interface V1Options {
@@ -44,6 +47,9 @@ export async function v1Routes(
   await app.register(reportRoutes, { ctx, keyring });
 
   await app.register(seriesRoutes, { ctx });
+  await app.register(bookingRoutes, { ctx });
+  await app.register(utilizationRoutes, { ctx });
+  await app.register(notificationRoutes, { ctx });
 
   app.get(
     '/instruments',

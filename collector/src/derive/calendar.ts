@@ -90,9 +90,19 @@ export function addDays(date: string, n: number): string {
   return new Date(Date.parse(`${date}T00:00:00Z`) + n * 86_400_000).toISOString().slice(0, 10);
 }
 
+/** Day bounds already computed, per zone and date: a year's query asks for 366 of them, and Intl is slow. */
+const boundsCache = new Map<string, { start: number; end: number }>();
+const BOUNDS_KEPT = 50_000;
+
 /** [start, end) of `date` in `tz`. */
 export function dayBounds(date: string, tz: string): { start: number; end: number } {
-  return { start: startOfDate(date, tz), end: startOfDate(addDays(date, 1), tz) };
+  const key = `${tz}|${date}`;
+  const hit = boundsCache.get(key);
+  if (hit) return { start: hit.start, end: hit.end };
+  const bounds = { start: startOfDate(date, tz), end: startOfDate(addDays(date, 1), tz) };
+  if (boundsCache.size >= BOUNDS_KEPT) boundsCache.clear();
+  boundsCache.set(key, bounds);
+  return { start: bounds.start, end: bounds.end };
 }
 
 /** Every date from `from` to `to`, both included. */

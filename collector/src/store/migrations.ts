@@ -18,6 +18,10 @@
  * - `seq_epochs` (4): the latest agent epoch per instrument and kind, to tell a new one.
  * - `report_keys`, `reports_issued`: the Ed25519 keys that sign auditors' reports, and a record of
  *   every report signed (digest and signature, not the content): collector/src/reports/.
+ * - `bookings` (7): the platform's bookings, for booked-versus-actual reconciliation.
+ * - `usage_month`, `usage_month_cum` (7): `daily_usage` rolled up by month, kept by triggers, so
+ *   that period sums over a whole fleet read a few rows per instrument (query/period.ts).
+ * - `notify_deliveries`, `notify_digest_runs` (7): the durable queue of notifications.
  */
 export const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
   {
@@ -314,6 +318,123 @@ CREATE TABLE reports_issued (
   issued_at INTEGER NOT NULL,
   issued_to TEXT
 );
+`,
+  },
+  {
+    version: 7,
+    name: 'bookings, usage rollups by month, notification queue',
+    // usage_month: per instrument and month (YYYY-MM of the local date), the sums of its daily_usage
+    // rows. usage_month_cum: per stored day, the sums of the month's stored days up to and including
+    // it. A period is then whole months + two prefix differences, whatever its length. The triggers
+    // keep both exact for every INSERT, UPDATE (upsert) and DELETE on daily_usage; INSERT OR REPLACE
+    // must not be used on daily_usage (its implicit delete fires no trigger).
+    sql: `
+CREATE TABLE bookings (
+  id TEXT PRIMARY KEY,
+  instrument_id TEXT NOT NULL,
+  start_ms INTEGER NOT NULL,
+  end_ms INTEGER NOT NULL,
+  user TEXT,
+  org TEXT,
+  external INTEGER NOT NULL DEFAULT 0,
+  updated_at INTEGER NOT NULL
+);
+-- Bookings of an instrument overlapping [from, to): start_ms < to, scanned back a bounded span.
+CREATE INDEX bookings_by_instrument ON bookings (instrument_id, start_ms);
+-- Bookings of a whole fleet overlapping a period (per-org reconciliation).
+CREATE INDEX bookings_by_start ON bookings (start_ms);
+
+CREATE TABLE usage_month (
+  instrument_id TEXT NOT NULL,
+  month TEXT NOT NULL,
+  powered_ms INTEGER NOT NULL,
+  running_ms INTEGER NOT NULL,
+  covered_ms INTEGER NOT NULL,
+  PRIMARY KEY (instrument_id, month)
+) WITHOUT ROWID;
+CREATE TABLE usage_month_cum (
+  instrument_id TEXT NOT NULL,
+  date TEXT NOT NULL,
+  powered_ms INTEGER NOT NULL,
+  running_ms INTEGER NOT NULL,
+  covered_ms INTEGER NOT NULL,
+  PRIMARY KEY (instrument_id, date)
+) WITHOUT ROWID;
+-- Powered days only, in (instrument, date) order: the idle trend's spells without table lookups.
+CREATE INDEX daily_usage_powered ON daily_usage (instrument_id, date) WHERE powered_ms > 0;
+-- The prefix sums of a whole fleet at one date (period edges): one covering index range.
+CREATE INDEX usage_month_cum_by_date ON usage_month_cum (date, instrument_id, powered_ms, running_ms, covered_ms);
+INSERT INTO usage_month (instrument_id, month, powered_ms, running_ms, covered_ms)
+  SELECT instrument_id, substr(date, 1, 7), SUM(powered_ms), SUM(running_ms), SUM(covered_ms)
+    FROM daily_usage GROUP BY instrument_id, substr(date, 1, 7);
+INSERT INTO usage_month_cum (instrument_id, date, powered_ms, running_ms, covered_ms)
+  SELECT instrument_id, date,
+    SUM(powered_ms) OVER w, SUM(running_ms) OVER w, SUM(covered_ms) OVER w
+    FROM daily_usage
+    WINDOW w AS (PARTITION BY instrument_id, substr(date, 1, 7) ORDER BY date);
+CREATE TRIGGER daily_usage_rollup_insert AFTER INSERT ON daily_usage BEGIN
+  INSERT INTO usage_month (instrument_id, month, powered_ms, running_ms, covered_ms)
+    VALUES (new.instrument_id, substr(new.date, 1, 7), new.powered_ms, new.running_ms, new.covered_ms)
+    ON CONFLICT (instrument_id, month) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
+      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
+  UPDATE usage_month_cum SET powered_ms = powered_ms + new.powered_ms,
+      running_ms = running_ms + new.running_ms, covered_ms = covered_ms + new.covered_ms
+    WHERE instrument_id = new.instrument_id AND date > new.date AND date <= substr(new.date, 1, 7) || '-31';
+  INSERT INTO usage_month_cum (instrument_id, date, powered_ms, running_ms, covered_ms)
+    SELECT new.instrument_id, new.date, new.powered_ms + COALESCE(p.powered_ms, 0),
+      new.running_ms + COALESCE(p.running_ms, 0), new.covered_ms + COALESCE(p.covered_ms, 0)
+    FROM (SELECT 1) LEFT JOIN (
+      SELECT powered_ms, running_ms, covered_ms FROM usage_month_cum
+        WHERE instrument_id = new.instrument_id AND date < new.date AND date >= substr(new.date, 1, 7) || '-01'
+        ORDER BY date DESC LIMIT 1) p;
+END;
+CREATE TRIGGER daily_usage_rollup_update AFTER UPDATE OF powered_ms, running_ms, covered_ms ON daily_usage
+  WHEN new.powered_ms IS NOT old.powered_ms OR new.running_ms IS NOT old.running_ms
+    OR new.covered_ms IS NOT old.covered_ms BEGIN
+  UPDATE usage_month SET powered_ms = powered_ms + new.powered_ms - old.powered_ms,
+      running_ms = running_ms + new.running_ms - old.running_ms,
+      covered_ms = covered_ms + new.covered_ms - old.covered_ms
+    WHERE instrument_id = new.instrument_id AND month = substr(new.date, 1, 7);
+  UPDATE usage_month_cum SET powered_ms = powered_ms + new.powered_ms - old.powered_ms,
+      running_ms = running_ms + new.running_ms - old.running_ms,
+      covered_ms = covered_ms + new.covered_ms - old.covered_ms
+    WHERE instrument_id = new.instrument_id AND date >= new.date AND date <= substr(new.date, 1, 7) || '-31';
+END;
+CREATE TRIGGER daily_usage_rollup_delete AFTER DELETE ON daily_usage BEGIN
+  UPDATE usage_month SET powered_ms = powered_ms - old.powered_ms, running_ms = running_ms - old.running_ms,
+      covered_ms = covered_ms - old.covered_ms
+    WHERE instrument_id = old.instrument_id AND month = substr(old.date, 1, 7);
+  DELETE FROM usage_month_cum WHERE instrument_id = old.instrument_id AND date = old.date;
+  UPDATE usage_month_cum SET powered_ms = powered_ms - old.powered_ms, running_ms = running_ms - old.running_ms,
+      covered_ms = covered_ms - old.covered_ms
+    WHERE instrument_id = old.instrument_id AND date > old.date AND date <= substr(old.date, 1, 7) || '-31';
+END;
+
+-- Notifications: one row per (change or digest, channel), inserted by the alert store's sink in the
+-- alert's own transaction; the dispatcher delivers due rows in the background. status: pending,
+-- delivered, dead (after the last try, or an answer that retrying cannot fix).
+CREATE TABLE notify_deliveries (
+  id INTEGER PRIMARY KEY,
+  idempotency_key TEXT NOT NULL UNIQUE,
+  channel TEXT NOT NULL,
+  event TEXT NOT NULL,
+  alert_id TEXT,
+  instrument_id TEXT,
+  org TEXT,
+  payload TEXT NOT NULL,
+  status TEXT NOT NULL DEFAULT 'pending',
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  last_attempt_at INTEGER,
+  last_error TEXT,
+  done_at INTEGER
+);
+CREATE INDEX notify_deliveries_due ON notify_deliveries (next_attempt_at) WHERE status = 'pending';
+CREATE INDEX notify_deliveries_by_status ON notify_deliveries (status, id);
+CREATE INDEX notify_deliveries_by_alert ON notify_deliveries (alert_id, channel) WHERE alert_id IS NOT NULL;
+-- Weekly digests already queued, by scheduled instant: a restart does not send one twice.
+CREATE TABLE notify_digest_runs (slot INTEGER PRIMARY KEY, queued_at INTEGER NOT NULL, deliveries INTEGER NOT NULL);
 `,
   },
 ];

@@ -1,0 +1,442 @@
+/**
+ * Fleet figures for the platform and the province: utilisation per org, category or instrument,
+ * the purchase review (购置查重评议) of one category, and the weekly idle trend. Hours are exactly
+ * those of `/v1/instruments/{id}/usage` for the same period (query/period.ts).
+ */
+import type { CollectorContext } from '../context.ts';
+import { addDays, dateOf, isDate } from '../derive/calendar.ts';
+import { effectiveIdleDays, idleVerdict } from '../derive/idle.ts';
+import { lastFinalDate, recomputeDirty } from '../derive/recompute.ts';
+import { stmt } from '../derive/store.ts';
+import { coverageOf, toHours } from '../derive/usage.ts';
+import {
+  idleTrend,
+  type TrendInstrument,
+  type TrendRow,
+  type UnpoweredSpell,
+  weeksEndingBetween,
+} from '../figures/idle-trend.ts';
+import { annualisedHours, PURCHASE_REVIEW_HOURS, proratedQuotaMs, utilisationOf } from '../figures/quota.ts';
+import { QueryError } from './errors.ts';
+import {
+  edgeFixes,
+  fleetTotalsCte,
+  liveTotals,
+  type Period,
+  periodOf,
+  periodTotals,
+  storedUntil,
+} from './period.ts';
+
+export const GROUP_BY = ['org', 'category', 'instrument'] as const;
+export type GroupBy = (typeof GROUP_BY)[number];
+
+interface FleetRow {
+  id: string;
+  name: string | null;
+  org: string | null;
+  category: string | null;
+  quota_hours: number | null;
+  idle_days: number | null;
+  first_seen: number | null;
+  last_powered_at: number | null;
+}
+
+function fleet(ctx: CollectorContext, filter: { org?: string; category?: string } = {}): FleetRow[] {
+  return stmt(
+    ctx.db,
+    `SELECT k.id, i.name, i.org, i.category, i.quota_hours, i.idle_days, s.first_seen, s.last_powered_at
+       FROM (SELECT id FROM instruments UNION SELECT instrument_id FROM instrument_status) k
+       LEFT JOIN instruments i ON i.id = k.id
+       LEFT JOIN instrument_status s ON s.instrument_id = k.id
+       WHERE (?1 IS NULL OR i.org = ?1) AND (?2 IS NULL OR i.category = ?2)
+       ORDER BY k.id`,
+  ).all(filter.org ?? null, filter.category ?? null) as unknown as FleetRow[];
+}
+
+export interface UtilizationFigures {
+  instruments: number;
+  poweredHours: number;
+  runningHours: number;
+  /** Quota hours (定额机时) prorated to the elapsed part of the period. */
+  quotaHours: number;
+  /** runningHours / quotaHours, 0..1+ with 4 decimals; null without quota. */
+  utilisation: number | null;
+  /** Idle now (as `GET /v1/idle`, each instrument's own idleDays). */
+  idle: number;
+  /** Registered, no message ever accepted. */
+  neverReported: number;
+  coverage: number;
+}
+
+export interface UtilizationItem extends UtilizationFigures {
+  /** The org, category or instrument id; null for instruments without one. */
+  group: string | null;
+  /** With groupBy=instrument: the instrument's registry entry. */
+  instrument?: { id: string; name: string | null; org: string | null; category: string | null };
+}
+
+export interface UtilizationAnswer {
+  from: string;
+  to: string;
+  groupBy: GroupBy;
+  total: UtilizationFigures;
+  items: UtilizationItem[];
+}
+
+interface Acc {
+  instruments: number;
+  poweredMs: number;
+  runningMs: number;
+  coveredMs: number;
+  spanMs: number;
+  quotaMs: number;
+  idle: number;
+  neverReported: number;
+}
+
+const emptyAcc = (): Acc => ({
+  instruments: 0,
+  poweredMs: 0,
+  runningMs: 0,
+  coveredMs: 0,
+  spanMs: 0,
+  quotaMs: 0,
+  idle: 0,
+  neverReported: 0,
+});
+
+function finish(a: Acc): UtilizationFigures {
+  return {
+    instruments: a.instruments,
+    poweredHours: toHours(a.poweredMs),
+    runningHours: toHours(a.runningMs),
+    quotaHours: toHours(a.quotaMs),
+    utilisation: utilisationOf(a.runningMs, a.quotaMs),
+    idle: a.idle,
+    neverReported: a.neverReported,
+    coverage: coverageOf(a.coveredMs, a.spanMs),
+  };
+}
+
+const byGroup = (a: string | null, b: string | null) =>
+  a === b ? 0 : a === null ? 1 : b === null ? -1 : a < b ? -1 : 1;
+
+/** GET /v1/utilization. */
+export function getUtilization(
+  ctx: CollectorContext,
+  opts: { from: string; to: string; groupBy: GroupBy; org?: string; category?: string },
+): UtilizationAnswer {
+  const period = periodOf(ctx, opts.from, opts.to);
+  if (opts.groupBy !== 'instrument')
+    return utilizationByGroup(ctx, period, { ...opts, groupBy: opts.groupBy });
+  const rows = fleet(ctx, opts);
+  const totals = periodTotals(
+    ctx,
+    period,
+    rows.map((r) => r.id),
+  );
+  const quotaPerHour = proratedQuotaMs(1, period.days);
+  const now = ctx.now();
+  const groups = new Map<string | null, { acc: Acc; row: FleetRow }>();
+  const total = emptyAcc();
+  for (const r of rows) {
+    const key = opts.groupBy === 'instrument' ? r.id : opts.groupBy === 'org' ? r.org : r.category;
+    let g = groups.get(key);
+    if (!g) {
+      g = { acc: emptyAcc(), row: r };
+      groups.set(key, g);
+    }
+    const t = totals.get(r.id) ?? { poweredMs: 0, runningMs: 0, coveredMs: 0, spanMs: period.spanMs };
+    const verdict = idleVerdict(
+      { firstSeen: r.first_seen, lastPoweredAt: r.last_powered_at },
+      effectiveIdleDays(undefined, r.idle_days, ctx.config.idleDays),
+      now,
+    );
+    for (const a of [g.acc, total]) {
+      a.instruments++;
+      a.poweredMs += t.poweredMs;
+      a.runningMs += t.runningMs;
+      a.coveredMs += t.coveredMs;
+      a.spanMs += t.spanMs;
+      a.quotaMs += (r.quota_hours ?? 1400) * quotaPerHour;
+      if (verdict.kind === 'idle') a.idle++;
+      if (verdict.kind === 'never_reported') a.neverReported++;
+    }
+  }
+  return {
+    from: opts.from,
+    to: opts.to,
+    groupBy: opts.groupBy,
+    total: finish(total),
+    items: [...groups.entries()]
+      .sort(([a], [b]) => byGroup(a, b))
+      .map(([key, g]) => ({
+        group: key,
+        ...(opts.groupBy === 'instrument'
+          ? { instrument: { id: g.row.id, name: g.row.name, org: g.row.org, category: g.row.category } }
+          : {}),
+        ...finish(g.acc),
+      })),
+  };
+}
+
+/**
+ * Utilisation per org or category, summed in SQLite (a fleet of 16,000 gives ~100 groups, not
+ * 16,000 rows to JavaScript); the few instruments that need an edge fix or a live day are added
+ * one by one. Figures are the same as summing the per-instrument path.
+ */
+function utilizationByGroup(
+  ctx: CollectorContext,
+  period: Period,
+  opts: { from: string; to: string; groupBy: 'org' | 'category'; org?: string; category?: string },
+): UtilizationAnswer {
+  recomputeDirty(ctx);
+  const now = ctx.now();
+  const storedTo = storedUntil(ctx, period, now);
+  const sql = fleetTotalsCte(period, storedTo);
+  const rows = stmt(
+    ctx.db,
+    `WITH ${sql.cte}, k AS (SELECT id FROM instruments UNION SELECT instrument_id FROM instrument_status)
+     SELECT CASE ?5 WHEN 'org' THEN i.org ELSE i.category END AS g, COUNT(*) AS n,
+       TOTAL(t.p) AS p, TOTAL(t.r) AS r, TOTAL(t.c) AS c, TOTAL(COALESCE(i.quota_hours, 1400)) AS q,
+       TOTAL(COALESCE(s.last_powered_at, s.first_seen) IS NOT NULL
+         AND ?6 - COALESCE(s.last_powered_at, s.first_seen) >= COALESCE(i.idle_days, ?7) * 86400000) AS idle,
+       TOTAL(COALESCE(s.last_powered_at, s.first_seen) IS NULL) AS never,
+       group_concat(CASE WHEN t.miss_a OR t.miss_b THEN k.id || ':' || t.miss_a || ':' || t.miss_b END) AS fix
+     FROM k LEFT JOIN instruments i ON i.id = k.id LEFT JOIN instrument_status s ON s.instrument_id = k.id
+       LEFT JOIN t ON t.id = k.id
+     WHERE (?8 IS NULL OR i.org = ?8) AND (?9 IS NULL OR i.category = ?9)
+     GROUP BY g`,
+  ).all(
+    ...sql.args,
+    opts.groupBy,
+    now,
+    ctx.config.idleDays,
+    opts.org ?? null,
+    opts.category ?? null,
+  ) as unknown as {
+    g: string | null;
+    n: number;
+    p: number;
+    r: number;
+    c: number;
+    q: number;
+    idle: number;
+    never: number;
+    fix: string | null;
+  }[];
+  const quotaPerHour = proratedQuotaMs(1, period.days);
+  const groups = new Map<string | null, Acc>();
+  const total = emptyAcc();
+  for (const row of rows) {
+    const acc: Acc = {
+      instruments: row.n,
+      poweredMs: row.p,
+      runningMs: row.r,
+      coveredMs: row.c,
+      spanMs: period.spanMs * row.n,
+      quotaMs: row.q * quotaPerHour,
+      idle: row.idle,
+      neverReported: row.never,
+    };
+    groups.set(row.g, acc);
+    const fixes = (row.fix ? row.fix.split(',') : []).map((f) => {
+      const [id, a, b] = f.split(':');
+      return { id: id!, miss_a: Number(a), miss_b: Number(b) };
+    });
+    for (const fix of edgeFixes(ctx, period, storedTo, fixes).values()) {
+      acc.poweredMs += fix.p;
+      acc.runningMs += fix.r;
+      acc.coveredMs += fix.c;
+    }
+  }
+  const groupOf = stmt(ctx.db, 'SELECT org, category FROM instruments WHERE id = ?');
+  for (const [id, live] of liveTotals(ctx, period, storedTo, now)) {
+    const reg = groupOf.get(id) as { org: string | null; category: string | null } | undefined;
+    if (opts.org !== undefined && reg?.org !== opts.org) continue;
+    if (opts.category !== undefined && reg?.category !== opts.category) continue;
+    const acc = groups.get((opts.groupBy === 'org' ? reg?.org : reg?.category) ?? null);
+    if (!acc) continue;
+    acc.poweredMs += live.p;
+    acc.runningMs += live.r;
+    acc.coveredMs += live.c;
+  }
+  for (const acc of groups.values()) {
+    for (const k of Object.keys(total) as (keyof Acc)[]) total[k] += acc[k];
+  }
+  return {
+    from: opts.from,
+    to: opts.to,
+    groupBy: opts.groupBy,
+    total: finish(total),
+    items: [...groups.entries()]
+      .sort(([a], [b]) => byGroup(a, b))
+      .map(([key, acc]) => ({ group: key, ...finish(acc) })),
+  };
+}
+
+export interface PurchaseReviewItem {
+  id: string;
+  name: string | null;
+  org: string | null;
+  runningHours: number;
+  coverage: number;
+  /** Days of the period since the instrument's first message (what the hours are annualised over). */
+  observedDays: number;
+  /** Running hours scaled to a year; null for an instrument that never reported in the period. */
+  annualisedHours: number | null;
+  /** At or above the 1,200 h bar. */
+  full: boolean;
+}
+
+export interface PurchaseReviewAnswer {
+  category: string;
+  from: string;
+  to: string;
+  barHours: number;
+  summary: {
+    instruments: number;
+    /** With an annualised figure (reported during the period). */
+    measured: number;
+    full: number;
+    belowBar: number;
+    meanAnnualisedHours: number | null;
+    /** Every measured unit at or above the bar (and at least one measured). */
+    allFull: boolean;
+  };
+  items: PurchaseReviewItem[];
+}
+
+/** GET /v1/purchase-review: every instrument of one category against 1,200 h a year. */
+export function getPurchaseReview(
+  ctx: CollectorContext,
+  opts: { category: string; from?: string; to?: string },
+): PurchaseReviewAnswer {
+  const tz = ctx.config.timezone;
+  const now = ctx.now();
+  // Default: the last 365 whole days (yesterday and the 364 days before it).
+  const to = opts.to ?? addDays(dateOf(now, tz), -1);
+  const from = opts.from ?? addDays(to, -364);
+  if (!isDate(to))
+    throw new QueryError('bad_request', `to: ${JSON.stringify(to)} is not a date (YYYY-MM-DD)`, 'to');
+  const period = periodOf(ctx, from, to);
+  const rows = fleet(ctx, { category: opts.category });
+  const totals = periodTotals(
+    ctx,
+    period,
+    rows.map((r) => r.id),
+  );
+  const end = Math.min(period.end, now);
+  const items = rows.map((r): PurchaseReviewItem => {
+    const t = totals.get(r.id)!;
+    const observedFrom = r.first_seen === null ? null : Math.max(period.start, r.first_seen);
+    const elapsed = observedFrom === null ? 0 : Math.max(0, end - observedFrom);
+    const annualised = annualisedHours(t.runningMs, elapsed);
+    return {
+      id: r.id,
+      name: r.name,
+      org: r.org,
+      runningHours: toHours(t.runningMs),
+      coverage: coverageOf(t.coveredMs, t.spanMs),
+      observedDays: Math.round((elapsed / 86_400_000) * 100) / 100,
+      annualisedHours: annualised,
+      full: annualised !== null && annualised >= PURCHASE_REVIEW_HOURS,
+    };
+  });
+  items.sort((a, b) => (b.annualisedHours ?? -1) - (a.annualisedHours ?? -1) || (a.id < b.id ? -1 : 1));
+  const measured = items.filter((i) => i.annualisedHours !== null);
+  const full = measured.filter((i) => i.full).length;
+  return {
+    category: opts.category,
+    from,
+    to,
+    barHours: PURCHASE_REVIEW_HOURS,
+    summary: {
+      instruments: items.length,
+      measured: measured.length,
+      full,
+      belowBar: measured.length - full,
+      meanAnnualisedHours:
+        measured.length === 0
+          ? null
+          : Math.round((measured.reduce((s, i) => s + i.annualisedHours!, 0) / measured.length) * 100) / 100,
+      allFull: measured.length > 0 && full === measured.length,
+    },
+    items,
+  };
+}
+
+/** Longest span of one idle-trend query, in days (three years of weeks). */
+export const MAX_TREND_DAYS = 1100;
+
+export interface IdleTrendAnswer {
+  from: string;
+  to: string;
+  days: number;
+  groupBy: 'org' | 'category' | null;
+  weeks: (Omit<TrendRow, 'groups'> & {
+    groups: { group: string | null; idle: number; reporting: number }[];
+  })[];
+}
+
+/**
+ * GET /v1/kpi/idle-trend: per week ending in [from, to] (only weeks whose Sunday is final), the
+ * instruments with no powered time in the `days` calendar days ending that Sunday (figures/idle-trend.ts).
+ */
+export function getIdleTrend(
+  ctx: CollectorContext,
+  opts: { from: string; to: string; days?: number; groupBy?: 'org' | 'category' },
+): IdleTrendAnswer {
+  const days = opts.days ?? ctx.config.idleDays;
+  periodOf(ctx, opts.from, opts.to, MAX_TREND_DAYS);
+  // A week is answered once its Sunday can no longer change with time alone.
+  recomputeDirty(ctx);
+  const lastFinal = lastFinalDate(ctx);
+  const to = [opts.to, lastFinal].sort()[0]!;
+  const weeks = weeksEndingBetween(opts.from, to, days);
+  const answer: IdleTrendAnswer = {
+    from: opts.from,
+    to: opts.to,
+    days,
+    groupBy: opts.groupBy ?? null,
+    weeks: [],
+  };
+  if (weeks.length === 0) return answer;
+  const lower = weeks[0]!.windowStart;
+  const upper = weeks[weeks.length - 1]!.end;
+  const tz = ctx.config.timezone;
+  const instruments = new Map<string, TrendInstrument & { spells: UnpoweredSpell[] }>();
+  for (const r of fleet(ctx)) {
+    instruments.set(r.id, {
+      group: opts.groupBy === 'org' ? r.org : opts.groupBy === 'category' ? r.category : null,
+      firstSeenDate: r.first_seen === null ? null : dateOf(r.first_seen, tz),
+      spells: [],
+    });
+  }
+  // Only the powered days that border a spell of `days` or more reach JavaScript: the first and
+  // last of each instrument in the range, and both ends of each long gap.
+  const borders = stmt(
+    ctx.db,
+    `SELECT id, prev, date, next FROM (
+       SELECT instrument_id AS id, date, LAG(date) OVER w AS prev, LEAD(date) OVER w AS next
+         FROM daily_usage WHERE powered_ms > 0 AND date >= ?1 AND date <= ?2
+         WINDOW w AS (PARTITION BY instrument_id ORDER BY date))
+     WHERE prev IS NULL OR next IS NULL OR julianday(date) - julianday(prev) > ?3`,
+  ).all(lower, upper, days) as { id: string; prev: string | null; date: string; next: string | null }[];
+  const seenPowered = new Set<string>();
+  for (const row of borders) {
+    const inst = instruments.get(row.id);
+    if (!inst) continue;
+    seenPowered.add(row.id);
+    if (row.prev === null) inst.spells.push({ after: null, before: row.date });
+    else if (row.date > addDays(row.prev, 1)) inst.spells.push({ after: row.prev, before: row.date });
+    if (row.next === null) inst.spells.push({ after: row.date, before: null });
+  }
+  for (const [id, inst] of instruments)
+    if (!seenPowered.has(id)) inst.spells.push({ after: null, before: null });
+  answer.weeks = idleTrend([...instruments.values()], weeks).map((w) =>
+    opts.groupBy ? w : { ...w, groups: [] },
+  );
+  return answer;
+}
