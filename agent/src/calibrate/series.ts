@@ -175,3 +175,81 @@ export function resample(samples: readonly Sample[], periodMs: number, maxGapMs 
   }
   return out;
 }
+
+/** Most samples a recording keeps (16 MB): beyond it they are merged into coarser time buckets. */
+export const MAX_RECORDED = 1_000_000;
+
+/**
+ * A live recording, bounded in memory. Every reading is kept until MAX_RECORDED; then neighbouring
+ * readings are merged into buckets of one second (mean value), then two, four… so a 24-day recording
+ * at 10 Hz still fits. The analysis works on a one-second grid and on the classifier's window
+ * (10 s), so buckets of a few seconds change little; `resolutionMs` says what was kept.
+ */
+export class Recorder {
+  private ts: number[] = [];
+  private values: number[] = [];
+  /** 0: every reading kept; else the bucket width, ms. */
+  resolutionMs = 0;
+  /** Readings seen (before any merging). */
+  seen = 0;
+  private readonly max: number;
+
+  constructor(max = MAX_RECORDED) {
+    this.max = max;
+  }
+
+  add(ts: number, value: number): void {
+    this.seen++;
+    const n = this.ts.length;
+    if (this.resolutionMs > 0 && n > 0) {
+      const bucket = Math.floor(ts / this.resolutionMs);
+      if (Math.floor(this.ts[n - 1]! / this.resolutionMs) === bucket) {
+        // Running mean of the bucket; its time stays the first reading's.
+        const k = this.counts[n - 1]! + 1;
+        this.values[n - 1]! += (value - this.values[n - 1]!) / k;
+        this.counts[n - 1] = k;
+        return;
+      }
+    }
+    this.ts.push(ts);
+    this.values.push(value);
+    this.counts.push(1);
+    if (this.ts.length > this.max) this.coarsen();
+  }
+
+  private counts: number[] = [];
+
+  private coarsen(): void {
+    this.resolutionMs = this.resolutionMs === 0 ? 1000 : this.resolutionMs * 2;
+    const ts: number[] = [];
+    const values: number[] = [];
+    const counts: number[] = [];
+    for (let i = 0; i < this.ts.length; i++) {
+      const n = ts.length;
+      if (
+        n > 0 &&
+        Math.floor(ts[n - 1]! / this.resolutionMs) === Math.floor(this.ts[i]! / this.resolutionMs)
+      ) {
+        const k = counts[n - 1]! + this.counts[i]!;
+        values[n - 1] = (values[n - 1]! * counts[n - 1]! + this.values[i]! * this.counts[i]!) / k;
+        counts[n - 1] = k;
+      } else {
+        ts.push(this.ts[i]!);
+        values.push(this.values[i]!);
+        counts.push(this.counts[i]!);
+      }
+    }
+    this.ts = ts;
+    this.values = values;
+    this.counts = counts;
+    if (this.ts.length > this.max * 0.75) this.coarsen();
+  }
+
+  get length(): number {
+    return this.ts.length;
+  }
+
+  samples(): Sample[] {
+    return this.ts.map((ts, i) => ({ ts, value: this.values[i]! }));
+  }
+}
