@@ -1,10 +1,12 @@
 /**
  * `npm run bench [-- NAME [options]]`: runs one benchmark (or all) and prints JSON on stdout.
- * NAME: ingest (collector vs bare Aedes and Mosquitto). Options are passed on to the benchmark.
+ * NAME: ingest (collector vs bare Aedes and Mosquitto), agent, calibration (accuracy of calibrate on
+ * the evaluation set). Options are passed on to the benchmark.
  */
 const BENCHES: Record<string, string> = {
   ingest: './ingest.ts',
   agent: './agent.ts',
+  calibration: './calibration.ts',
 };
 
 const [name = 'ingest', ...rest] = process.argv.slice(2);

@@ -16,6 +16,7 @@ Usage:
   dayi agent install -c agent.yaml     register the agent as a systemd unit or Windows service
   dayi agent calibrate -c agent.yaml --instrument ID --duration 2h
                                        record the signal and suggest state thresholds
+                                       (--from-csv FILE: from a recording; --help for more)
   dayi config check FILE               validate an agent or collector config; prints every error
   dayi demo                            collector + simulated instruments on this machine
   dayi --version

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { ConfigError, parseDuration } from '@dayi/protocols';
+import { ConfigError } from '@dayi/protocols';
 import { type AgentConfig, loadAgentConfig } from './config.ts';
 import type { Handoff } from './handoff.ts';
 import { tableProfiles } from './inputs/profiles.ts';
@@ -12,6 +12,7 @@ const HELP = `Usage:
   dayi agent uninstall -c agent.yaml     remove that service (both: --help for their options)
   dayi agent calibrate -c agent.yaml --instrument ID --duration 2h
                                          record the signal and suggest state thresholds
+                                         (or from a file: --from-csv FILE; --help for more)
 
 Options:
   -c, --config FILE   the agent configuration (YAML; \${VAR} is taken from the environment)
@@ -23,7 +24,7 @@ acknowledges it, and publishes over MQTT on dayi/v1/{id}/telemetry|state|status|
 Check a config without running it: dayi config check agent.yaml
 `;
 
-const SUBCOMMANDS = ['run', 'install', 'uninstall', 'calibrate'] as const;
+const SUBCOMMANDS = ['run', 'install', 'uninstall'] as const;
 type Subcommand = (typeof SUBCOMMANDS)[number];
 
 interface Io {
@@ -56,6 +57,14 @@ export async function agentCommand(
     // The service module parses its own options (--user, --env-file, --dry-run, …).
     const mod = await import('./service/index.ts');
     return mod.serviceCommand(first, argv.slice(1), { out: io.out, err: io.err });
+  }
+  // `calibrate` anywhere as a word of its own (not the value of -c): it has its own options and help.
+  const at = argv.findIndex(
+    (a, i) => a === 'calibrate' && argv[i - 1] !== '-c' && argv[i - 1] !== '--config',
+  );
+  if (at >= 0) {
+    const mod = await import('./calibrate/cli.ts');
+    return mod.calibrateCommand([...argv.slice(0, at), ...argv.slice(at + 1)], io);
   }
   let parsed: ReturnType<typeof parse>;
   try {
@@ -92,28 +101,6 @@ export async function agentCommand(
     return 1;
   }
 
-  if (sub === 'calibrate') {
-    if (!values.instrument) {
-      io.err('dayi agent calibrate: --instrument ID is required\n');
-      return 2;
-    }
-    let durationMs: number;
-    try {
-      durationMs = parseDuration(values.duration ?? '2h');
-    } catch (err) {
-      io.err(`dayi agent calibrate: --duration: ${(err as Error).message}\n`);
-      return 2;
-    }
-    const mod = await import('./calibrate/index.ts');
-    const code = await mod.runCalibrate({
-      config,
-      configFile: values.config,
-      instrumentId: values.instrument,
-      durationMs,
-    });
-    return typeof code === 'number' ? code : 0;
-  }
-
   if (opts.handOff) {
     const { diskProfiles, profileTable } = await import('./inputs/profiles-load.ts');
     const profiles = profileTable(config.instruments, diskProfiles(config.profilesDir));
@@ -133,8 +120,6 @@ function parse(argv: string[]) {
     allowPositionals: true,
     options: {
       config: { type: 'string', short: 'c' },
-      instrument: { type: 'string' },
-      duration: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });

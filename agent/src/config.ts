@@ -30,7 +30,7 @@ const thresholdsSchema = z
       .number()
       .gt(
         0,
-        "standby must be above 0 (and above the meter's noise floor): at 0 an unplugged instrument counts as powered and off is never reached; `dayi agent calibrate` suggests one",
+        "must be above 0: at 0 an unplugged instrument counts as powered and off is never reached (set it above the meter's noise floor; dayi agent calibrate suggests one)",
       ),
     idle: z.number().min(0),
     running: z.number().min(0),

@@ -964,7 +964,9 @@ export function fmt(value: number, unit: string): string {
     a >= 1e6 ? [1e6, 'M'] : a >= 1e3 ? [1e3, 'k'] : a >= 1 || unit === '' ? [1, ''] : [1e-3, 'm'];
   const v = value / scale;
   const digits = Math.abs(v) >= 100 ? 0 : Math.abs(v) >= 10 ? 1 : 2;
-  const text = Number(v.toFixed(digits)).toString();
+  const rounded = Number(v.toFixed(digits));
+  // A value too small for its digits still is not zero.
+  const text = rounded === 0 ? Number(v.toPrecision(2)).toString() : rounded.toString();
   return `${text} ${prefix}${unit}`.trim();
 }
 
@@ -982,11 +984,13 @@ export function roundThreshold(v: number): number {
 
 export function hoursText(h: number): string {
   if (h === 0) return '0 h';
+  if (h < 1 / 60) return `${Math.round(h * 3600)} s`;
   return h < 0.1 ? `${(h * 60).toFixed(1)} min` : `${h.toFixed(2)} h`;
 }
 
 /** A duration as a technician reads it: `45 s`, `12 min`, `3 h 20 min`, `2 d 4 h`. */
 export function human(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
   const s = Math.round(ms / 1000);
   if (s < 120) return `${s} s`;
   const m = Math.round(s / 60);

@@ -23,6 +23,7 @@ import {
   type Calibration,
   chooseLevels,
   fmt,
+  hoursText,
   human,
   type LevelChoice,
   resolveChoice,
@@ -426,7 +427,7 @@ async function askRunning(
         .map((l) => (l ? `    ${l}` : l))
         .join(
           '\n',
-        )}On this recording it gives: powered ${h.poweredHours.toFixed(2)} h, running ${h.runningHours.toFixed(2)} h, ${h.changes} state changes.\n`,
+        )}\nOn this recording it gives: powered ${hoursText(h.poweredHours)}, running ${hoursText(h.runningHours)}, ${h.changes} state changes.\n`,
     );
     return next;
   }
