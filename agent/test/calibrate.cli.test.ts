@@ -4,7 +4,7 @@
  * terminal (a pty) where Ctrl-C is a keypress. Each test here was written against a usability
  * defect of issue 15 and failed before its fix.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -23,21 +23,24 @@ interface Run {
   stderr: string;
 }
 
-function run(node: string, args: string[], opts: { cwd?: string } = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(node, [DAYI, ...args], { cwd: opts.cwd ?? dir, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout!.on('data', (d: Buffer) => {
-      stdout += d.toString();
-    });
-    p.stderr!.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    p.on('error', reject);
-    p.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+/** A process with its output captured as it comes; `closed` resolves once its pipes are closed. */
+function started(command: string, args: string[]) {
+  const p = spawn(command, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const seen = { stdout: '', stderr: '' };
+  p.stdout!.on('data', (d: Buffer) => {
+    seen.stdout += d.toString();
   });
+  p.stderr!.on('data', (d: Buffer) => {
+    seen.stderr += d.toString();
+  });
+  const closed = new Promise<Run>((resolve, reject) => {
+    p.on('error', reject);
+    p.on('close', (code, signal) => resolve({ code, signal, ...seen }));
+  });
+  return { p, seen, closed };
 }
+
+const run = (node: string, args: string[]): Promise<Run> => started(node, [DAYI, ...args]).closed;
 
 const dayi = (args: string[]) => run(process.execPath, args);
 
@@ -80,6 +83,18 @@ writeFileSync(instrumentOnly, INSTRUMENT_ONLY);
 /** The same with the sections the agent itself needs. */
 const config = join(dir, 'agent.yaml');
 writeFileSync(config, `agent: { id: lab-pc }\nmqtt: { url: "mqtt://127.0.0.1:1883" }\n${INSTRUMENT_ONLY}`);
+
+/** A live recording of an hour: ended by a signal in the tests that use it. */
+const RECORD_AN_HOUR = [
+  'agent',
+  'calibrate',
+  '-c',
+  config,
+  '--instrument',
+  'ZJ-CAL-0001',
+  '--duration',
+  '1h',
+];
 
 /** The pids of a process's children (Linux /proc). */
 function childrenOf(pid: number): number[] {
@@ -247,22 +262,11 @@ describe('under the default launcher on an older Node', () => {
 
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     it(`${signal} sent to the launcher alone stops the recording: report, exit status, no recorder left`, async () => {
-      const p: ChildProcess = spawn(
-        node,
-        [DAYI, 'agent', 'calibrate', '-c', config, '--instrument', 'ZJ-CAL-0001', '--duration', '1h'],
-        { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] },
-      );
-      let stdout = '';
-      let stderr = '';
-      p.stdout!.on('data', (d: Buffer) => {
-        stdout += d.toString();
-      });
-      p.stderr!.on('data', (d: Buffer) => {
-        stderr += d.toString();
-      });
+      const { p, seen, closed } = started(node, [DAYI, ...RECORD_AN_HOUR]);
       const exited = new Promise<number | null>((r) => p.on('exit', (code) => r(code)));
-      const closed = new Promise<void>((r) => p.on('close', () => r()));
-      await until('the recording to start', () => `${stdout}${stderr}`.includes('Recording power_w'));
+      await until('the recording to start', () =>
+        `${seen.stdout}${seen.stderr}`.includes('Recording power_w'),
+      );
       const recorders = childrenOf(p.pid!);
       expect(recorders.length).toBe(1);
       // Let it record a few cycles of the simulated meter (a second is 3 cycles).
@@ -273,7 +277,7 @@ describe('under the default launcher on an older Node', () => {
       const left = recorders.filter(alive);
       for (const pid of left) process.kill(pid, 'SIGKILL');
       expect(left, 'recorders still running when the launcher had exited').toEqual([]);
-      await closed;
+      const { stdout, stderr } = await closed;
       expect(stdout).toMatch(/^Calibration of ZJ-CAL-0001/);
       expect(code).toBe(stdout.includes('Suggested state for') ? 0 : 1);
       expect(stderr).toContain(`Recording ended (${signal === 'SIGINT' ? 'Ctrl-C' : 'SIGTERM'})`);
@@ -286,37 +290,16 @@ describe('under the default launcher on an older Node', () => {
       // A terminal is attached: calibrate asks which level starts running.
       { wait: 'Which level starts running', keys: '2\r' },
     ];
-    const raw = await new Promise<string>((resolve, reject) => {
-      const p = spawn(
-        'python3',
-        [
-          PTY_RUN,
-          JSON.stringify(script),
-          '--',
-          node,
-          DAYI,
-          'agent',
-          'calibrate',
-          '-c',
-          config,
-          '--instrument',
-          'ZJ-CAL-0001',
-          '--duration',
-          '1h',
-        ],
-        { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] },
-      );
-      let out = '';
-      let err = '';
-      p.stdout!.on('data', (d: Buffer) => {
-        out += d.toString();
-      });
-      p.stderr!.on('data', (d: Buffer) => {
-        err += d.toString();
-      });
-      p.on('error', reject);
-      p.on('close', () => (out ? resolve(out) : reject(new Error(`pty-run.py: ${err}`))));
-    });
+    const pty = await started('python3', [
+      PTY_RUN,
+      JSON.stringify(script),
+      '--',
+      node,
+      DAYI,
+      ...RECORD_AN_HOUR,
+    ]).closed;
+    const raw = pty.stdout;
+    if (!raw) throw new Error(`pty-run.py: ${pty.stderr}`);
     const r = JSON.parse(raw) as {
       code: number | null;
       signal: number | null;

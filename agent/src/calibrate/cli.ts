@@ -3,6 +3,7 @@
  * zod through ../config.ts), never reached by the agent service's run-time process.
  */
 import { createInterface } from 'node:readline';
+import { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { ConfigError, parseDuration } from '@dayi/protocols';
 import { type CalibrateConfig, loadCalibrateConfig } from '../config.ts';
@@ -154,6 +155,8 @@ export async function calibrateCommand(argv: string[], io: Io): Promise<number> 
 
   const interactive = Boolean(process.stdin.isTTY && process.stderr.isTTY);
   const opts: CalibrateOptions = {
+    out: writerOf(io.out),
+    err: writerOf(io.err),
     source,
     ...(config ? { config } : {}),
     ...(values.config ? { configFile: values.config } : {}),
@@ -165,6 +168,16 @@ export async function calibrateCommand(argv: string[], io: Io): Promise<number> 
     ...(interactive ? { ask: terminalQuestion } : {}),
   };
   return (await calibrate(opts)).exitCode;
+}
+
+/** A stream that hands what is written to one of the command's `io` functions. */
+function writerOf(write: (s: string) => void): Writable {
+  return new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      write(chunk.toString());
+      callback();
+    },
+  });
 }
 
 /** The unit a `--running-from 300W` value is checked against. */
