@@ -26,7 +26,7 @@
  */
 import type { SignalThresholds } from '@dayi/protocols/classify.ts';
 import { type ClassifierSettings, DEFAULT_SETTINGS, type Hours, hoursOf } from './hours.ts';
-import { MAX_GAP_MS, medianStep, resample, type Sample, sortByTime } from './series.ts';
+import { type Grid, MAX_GAP_MS, medianStep, resampleGrid, type Sample, sortByTime } from './series.ts';
 
 /** The grid the analysis works on, ms: one second, finer for a classifier window under 10 s. */
 export const GRID_MS = 1000;
@@ -199,8 +199,8 @@ export function analyzeSeries(input: readonly Sample[], opts: AnalyzeOptions): C
   sortByTime(samples);
   const spanMs = samples.length > 1 ? samples[samples.length - 1]!.ts - samples[0]!.ts : 0;
   const g = gridFor(settings.window, spanMs);
-  const grid = resample(samples, g);
-  const quantum = quantumOf(grid);
+  const grid = resampleGrid(samples, g);
+  const quantum = quantumOf(grid.v);
   const base = {
     signal: opts.signal,
     unit,
@@ -209,7 +209,7 @@ export function analyzeSeries(input: readonly Sample[], opts: AnalyzeOptions): C
     dropped,
     negative,
     spanMs,
-    coveredMs: grid.length * g,
+    coveredMs: grid.ts.length * g,
     stepMs: medianStep(samples),
     quantum,
     transients: [] as Transient[],
@@ -217,7 +217,7 @@ export function analyzeSeries(input: readonly Sample[], opts: AnalyzeOptions): C
   };
   const dwellMs = Math.max(settings.minDwell, settings.window, 2 * g);
   const minimumMs = Math.max(30 * g, MIN_DWELLS * dwellMs);
-  if (grid.length * g < minimumMs || samples.length < 2) {
+  if (grid.ts.length * g < minimumMs || samples.length < 2) {
     return {
       ...base,
       verdict: 'too_few_samples',
@@ -232,32 +232,31 @@ export function analyzeSeries(input: readonly Sample[], opts: AnalyzeOptions): C
 
   // The aggregate the classifier takes, on the grid, as the time-weighted view of the recording.
   const x = aggregateOf(grid, settings, g);
-  const top = quantile(
-    x.map((p) => p.value),
-    0.999,
-  );
+  const top = quantile(x.v, 0.999);
   const epsilon = Math.max(quantum, top * 1e-3, 1e-9);
   const scale = logScale(x, epsilon, g);
-  const histogram = scale.bins(x).map((hours, i) => ({ from: scale.edge(i), to: scale.edge(i + 1), hours }));
+  const histogram = scale
+    .bins(x.v)
+    .map((hours, i) => ({ from: scale.edge(i), to: scale.edge(i + 1), hours }));
 
   // Pass 1: bands of the whole histogram; keep the points that dwell in theirs.
-  const bands1 = bandsOf(scale, scale.bins(x), dwellMs / H);
+  const bands1 = bandsOf(scale, scale.bins(x.v), dwellMs / H);
   const dwelling = dwellPoints(x, bands1, scale, dwellMs, g);
   // Pass 2: bands of the dwelling points only (transitions and transients no longer fill the valleys).
-  const dwellHist = scale.bins(x.filter((_, i) => dwelling[i]));
+  const dwellHist = scale.bins(x.v, dwelling);
   const bands2 = bandsOf(scale, dwellHist, dwellMs / H);
   let levels = levelsOf(x, bands2, scale, dwellMs, settings.window, g);
   const transients = transientsOf(x, grid, levels, dwellMs, g, settings.window);
   const notes: string[] = [];
   levels = mergeClose(levels, quantum, notes, unit);
-  const totalMs = x.length * g;
+  const totalMs = x.ts.length * g;
   const finished = levels.map((l, i) => finish(l, i, totalMs, unit, levels, dwellMs));
 
   const result = { ...base, transients, histogram, levels: finished };
   const powered = finished.filter((l) => !l.offLike);
   if (powered.length === 0) {
     let highest = 0;
-    for (const p of x) if (p.value > highest) highest = p.value;
+    for (const v of x.v) if (v > highest) highest = v;
     return {
       ...result,
       verdict: 'no_powered_level',
@@ -368,14 +367,15 @@ interface Scale {
   n: number;
   binOf(v: number): number;
   edge(i: number): number;
-  bins(points: readonly Sample[]): number[];
+  /** Hours per bin of `values` (each a grid step), only where `mask` is set when given. */
+  bins(values: Float64Array, mask?: Uint8Array): number[];
 }
 
-function logScale(x: readonly Sample[], epsilon: number, g: number): Scale {
+function logScale(x: Grid, epsilon: number, g: number): Scale {
   let min = Number.POSITIVE_INFINITY;
   let max = Number.NEGATIVE_INFINITY;
-  for (const p of x) {
-    const l = Math.log10(p.value + epsilon);
+  for (const v of x.v) {
+    const l = Math.log10(v + epsilon);
     if (l < min) min = l;
     if (l > max) max = l;
   }
@@ -388,50 +388,46 @@ function logScale(x: readonly Sample[], epsilon: number, g: number): Scale {
     n,
     binOf,
     edge: (i) => Math.max(0, 10 ** (lo + i * BIN_DECADES) - epsilon),
-    bins(points) {
+    bins(values, mask) {
       const h = new Array<number>(n).fill(0);
-      for (const p of points) h[binOf(p.value)]! += g / H;
+      for (let i = 0; i < values.length; i++) if (!mask || mask[i]) h[binOf(values[i]!)]! += g / H;
       return h;
     },
   };
 }
 
 /** The aggregate over the window ending at each grid point (the grid's gaps break the window). */
-function aggregateOf(grid: readonly Sample[], s: ClassifierSettings, g: number): Sample[] {
-  const out: Sample[] = [];
+function aggregateOf(grid: Grid, s: ClassifierSettings, g: number): Grid {
+  const { ts, v } = grid;
+  const out = new Float64Array(v.length);
   let start = 0;
   let sum = 0;
   // Monotonic deques of indices for min and max.
   const mins: number[] = [];
   const maxs: number[] = [];
-  for (let i = 0; i < grid.length; i++) {
-    const p = grid[i]!;
-    if (i > 0 && p.ts - grid[i - 1]!.ts > g) {
+  for (let i = 0; i < v.length; i++) {
+    if (i > 0 && ts[i]! - ts[i - 1]! > g) {
       start = i;
       sum = 0;
       mins.length = 0;
       maxs.length = 0;
     }
-    sum += p.value;
-    while (mins.length > 0 && grid[mins[mins.length - 1]!]!.value >= p.value) mins.pop();
+    sum += v[i]!;
+    while (mins.length > 0 && v[mins[mins.length - 1]!]! >= v[i]!) mins.pop();
     mins.push(i);
-    while (maxs.length > 0 && grid[maxs[maxs.length - 1]!]!.value <= p.value) maxs.pop();
+    while (maxs.length > 0 && v[maxs[maxs.length - 1]!]! <= v[i]!) maxs.pop();
     maxs.push(i);
-    while (start < i && grid[start]!.ts <= p.ts - s.window) {
-      sum -= grid[start]!.value;
+    while (start < i && ts[start]! <= ts[i]! - s.window) {
+      sum -= v[start]!;
       start++;
     }
     while (mins[0]! < start) mins.shift();
     while (maxs[0]! < start) maxs.shift();
     const value =
-      s.aggregate === 'min'
-        ? grid[mins[0]!]!.value
-        : s.aggregate === 'max'
-          ? grid[maxs[0]!]!.value
-          : sum / (i - start + 1);
-    out.push({ ts: p.ts, value: Math.max(0, value) });
+      s.aggregate === 'min' ? v[mins[0]!]! : s.aggregate === 'max' ? v[maxs[0]!]! : sum / (i - start + 1);
+    out[i] = Math.max(0, value);
   }
-  return out;
+  return { ts, v: out };
 }
 
 /** Segments of a histogram between its valleys, with shallow valleys and light segments merged. */
@@ -477,20 +473,28 @@ function bandsOf(scale: Scale, hist: number[], minMass: number): Band[] {
 
 /** For each band, the runs of consecutive grid points in it; calls `each` for runs of at least `dwellMs`. */
 function runsIn(
-  x: readonly Sample[],
+  x: Grid,
   inBand: (i: number) => number,
   dwellMs: number,
   each: (band: number, from: number, to: number) => void,
   g: number,
 ): void {
+  const n = x.ts.length;
   let i = 0;
-  while (i < x.length) {
+  while (i < n) {
     const b = inBand(i);
     let j = i + 1;
-    while (j < x.length && inBand(j) === b && x[j]!.ts - x[j - 1]!.ts === g) j++;
+    while (j < n && inBand(j) === b && x.ts[j]! - x.ts[j - 1]! === g) j++;
     if ((j - i) * g >= dwellMs) each(b, i, j);
     i = j;
   }
+}
+
+/** The band of each point. */
+function bandsOfPoints(x: Grid, bands: readonly Band[], scale: Scale): Uint8Array {
+  const out = new Uint8Array(x.v.length);
+  for (let i = 0; i < x.v.length; i++) out[i] = bandIndex(bands, scale.binOf(x.v[i]!));
+  return out;
 }
 
 function bandIndex(bands: readonly Band[], bin: number): number {
@@ -498,21 +502,15 @@ function bandIndex(bands: readonly Band[], bin: number): number {
   return bands.length - 1;
 }
 
-function dwellPoints(
-  x: readonly Sample[],
-  bands: readonly Band[],
-  scale: Scale,
-  dwellMs: number,
-  g: number,
-): boolean[] {
-  const bandOf = x.map((p) => bandIndex(bands, scale.binOf(p.value)));
-  const out = new Array<boolean>(x.length).fill(false);
+function dwellPoints(x: Grid, bands: readonly Band[], scale: Scale, dwellMs: number, g: number): Uint8Array {
+  const bandOf = bandsOfPoints(x, bands, scale);
+  const out = new Uint8Array(x.v.length);
   runsIn(
     x,
     (i) => bandOf[i]!,
     dwellMs,
     (_, from, to) => {
-      for (let i = from; i < to; i++) out[i] = true;
+      out.fill(1, from, to);
     },
     g,
   );
@@ -525,14 +523,14 @@ function dwellPoints(
  * ramping from or to the neighbouring level, not the level.
  */
 function levelsOf(
-  x: readonly Sample[],
+  x: Grid,
   bands: readonly Band[],
   scale: Scale,
   dwellMs: number,
   windowMs: number,
   g: number,
 ): RawLevel[] {
-  const bandOf = x.map((p) => bandIndex(bands, scale.binOf(p.value)));
+  const bandOf = bandsOfPoints(x, bands, scale);
   const raw: RawLevel[] = bands.map(() => ({ points: [], ms: 0, stretches: 0, longestMs: 0 }));
   const ramp = Math.round(windowMs / g);
   runsIn(
@@ -545,7 +543,7 @@ function levelsOf(
         to - from > 2 * ramp
           ? [from + ramp, to - ramp]
           : [Math.floor((from + to) / 2), Math.floor((from + to) / 2) + 1];
-      for (let i = inner[0]!; i < inner[1]!; i++) l.points.push(x[i]!.value);
+      for (let i = inner[0]!; i < inner[1]!; i++) l.points.push(x.v[i]!);
       l.stretches++;
       l.ms += (to - from) * g;
       l.longestMs = Math.max(l.longestMs, (to - from) * g);
@@ -561,8 +559,8 @@ function levelsOf(
  * them. (Passages between two levels are transitions: expected, and not worth a line.)
  */
 function transientsOf(
-  x: readonly Sample[],
-  grid: readonly Sample[],
+  x: Grid,
+  grid: Grid,
   levels: readonly RawLevel[],
   dwellMs: number,
   g: number,
@@ -572,14 +570,15 @@ function transientsOf(
   const top = [...levels[levels.length - 1]!.points].sort((a, b) => a - b);
   const ceiling = q(top, 0.99) * 1.1;
   const out: Transient = { low: Number.POSITIVE_INFINITY, high: 0, count: 0, longestMs: 0, hours: 0 };
+  const n = x.v.length;
   let i = 0;
-  while (i < x.length) {
-    if (x[i]!.value <= ceiling) {
+  while (i < n) {
+    if (x.v[i]! <= ceiling) {
       i++;
       continue;
     }
     let j = i + 1;
-    while (j < x.length && x[j]!.value > ceiling && x[j]!.ts - x[j - 1]!.ts === g) j++;
+    while (j < n && x.v[j]! > ceiling && x.ts[j]! - x.ts[j - 1]! === g) j++;
     const length = (j - i) * g;
     if (length < dwellMs) {
       out.count++;
@@ -587,8 +586,8 @@ function transientsOf(
       out.hours += length / H;
       // The readings behind the bump: from a window before it to its end.
       for (let k = Math.max(0, i - Math.round(windowMs / g)); k < j; k++)
-        out.high = Math.max(out.high, grid[k]!.value);
-      for (let k = i; k < j; k++) out.low = Math.min(out.low, x[k]!.value);
+        out.high = Math.max(out.high, grid.v[k]!);
+      for (let k = i; k < j; k++) out.low = Math.min(out.low, x.v[k]!);
     }
     i = j;
   }
@@ -887,9 +886,9 @@ const STEP_SECONDS = 10;
  * held for a while (STEP_SECONDS in all). Rare values (averages of two readings in one second)
  * do not count; a meter reading continuous values holds no value that long, and has no step (0).
  */
-export function quantumOf(grid: readonly Sample[]): number {
+export function quantumOf(values: ArrayLike<number>): number {
   const held = new Map<number, number>();
-  for (const p of grid) held.set(p.value, (held.get(p.value) ?? 0) + 1);
+  for (let i = 0; i < values.length; i++) held.set(values[i]!, (held.get(values[i]!) ?? 0) + 1);
   const distinct = [...held].filter(([, n]) => n >= STEP_SECONDS).map(([v]) => v);
   distinct.sort((a, b) => a - b);
   if (distinct.length < 3) return 0;
@@ -899,16 +898,14 @@ export function quantumOf(grid: readonly Sample[]): number {
   return diffs[Math.floor(diffs.length * 0.1)]!;
 }
 
-function q(sorted: readonly number[], p: number): number {
+function q(sorted: ArrayLike<number>, p: number): number {
   if (sorted.length === 0) return 0;
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.round(p * (sorted.length - 1))))]!;
 }
 
-function quantile(values: number[], p: number): number {
-  return q(
-    [...values].sort((a, b) => a - b),
-    p,
-  );
+function quantile(values: Float64Array, p: number): number {
+  // A typed copy sorts numerically, in place, without boxing two million numbers.
+  return q(Float64Array.from(values).sort(), p);
 }
 
 function smoothed(counts: number[], sigma: number): number[] {

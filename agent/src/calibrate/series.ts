@@ -155,7 +155,31 @@ export function medianStep(samples: readonly Sample[]): number {
  */
 export function resample(samples: readonly Sample[], periodMs: number, maxGapMs = MAX_GAP_MS): Sample[] {
   const out: Sample[] = [];
-  if (samples.length === 0) return out;
+  resampleEach(samples, periodMs, maxGapMs, (ts, value) => out.push({ ts, value }));
+  return out;
+}
+
+/** `resample` into typed arrays (the same points), without an object per point. */
+export function resampleGrid(samples: readonly Sample[], periodMs: number, maxGapMs = MAX_GAP_MS): Grid {
+  if (samples.length === 0) return { ts: new Float64Array(0), v: new Float64Array(0) };
+  const most = Math.floor((samples[samples.length - 1]!.ts - samples[0]!.ts) / periodMs) + 2;
+  const ts = new Float64Array(most);
+  const v = new Float64Array(most);
+  let n = 0;
+  resampleEach(samples, periodMs, maxGapMs, (t, value) => {
+    ts[n] = t;
+    v[n++] = value;
+  });
+  return { ts: ts.subarray(0, n), v: v.subarray(0, n) };
+}
+
+function resampleEach(
+  samples: readonly Sample[],
+  periodMs: number,
+  maxGapMs: number,
+  push: (ts: number, value: number) => void,
+): void {
+  if (samples.length === 0) return;
   let i = 0;
   let last: Sample | undefined;
   const end = samples[samples.length - 1]!.ts;
@@ -169,11 +193,16 @@ export function resample(samples: readonly Sample[], periodMs: number, maxGapMs 
         n++;
       }
     }
-    if (n > 0) out.push({ ts: t, value: sum / n });
+    if (n > 0) push(t, sum / n);
     else if (last && t - last.ts <= maxGapMs && i < samples.length && samples[i]!.ts - last.ts <= maxGapMs)
-      out.push({ ts: t, value: last.value });
+      push(t, last.value);
   }
-  return out;
+}
+
+/** A series on a regular grid, in typed arrays: a 24-day recording at 1 s is 2 million points. */
+export interface Grid {
+  ts: Float64Array;
+  v: Float64Array;
 }
 
 /** Most samples a recording keeps (16 MB): beyond it they are merged into coarser time buckets. */
