@@ -7,6 +7,7 @@ import {
   MAX_GAP_MS,
   parseCsvSeries,
   parseTimestamp,
+  Recorder,
   resample,
   type Sample,
   SeriesError,
@@ -134,6 +135,25 @@ describe('resampling and time weights', () => {
         ]),
       ),
     ).toEqual([4000, 1000, 0, 4000]);
+  });
+});
+
+describe('a live recording bounded in memory', () => {
+  it('keeps every reading up to its bound, then means over 1 s, 2 s… buckets', () => {
+    const r = new Recorder(1000);
+    for (let i = 0; i < 1000; i++) r.add(i * 100, i % 2 ? 10 : 0);
+    expect(r.length).toBe(1000);
+    expect(r.resolutionMs).toBe(0);
+    r.add(100_000, 10);
+    // 1001 readings at 10 Hz: merged into 1 s buckets of ten readings, mean 5.
+    expect(r.resolutionMs).toBe(1000);
+    expect(r.length).toBe(101);
+    expect(r.samples()[0]).toEqual({ ts: 0, value: 5 });
+    for (let i = 1; i <= 5000; i++) r.add(100_000 + i * 100, 100);
+    expect(r.seen).toBe(6001);
+    expect(r.length).toBeLessThanOrEqual(1000);
+    const last = r.samples().at(-1)!;
+    expect(last.value).toBe(100);
   });
 });
 
