@@ -1,8 +1,8 @@
 /**
  * `npm run bench [-- NAME [options]]`: runs one benchmark (or all) and prints JSON on stdout.
  * NAME: ingest (collector vs bare Aedes and Mosquitto), agent, influx (shipper vs raw /write),
- * report (the yearly uptime report), api (utilisation and usage over a seeded fleet). Options are
- * passed on to the benchmark.
+ * report (the yearly uptime report), api (utilisation and usage over a seeded fleet), calibration
+ * (accuracy of calibrate on the evaluation set). Options are passed on to the benchmark.
  */
 const BENCHES: Record<string, string> = {
   ingest: './ingest.ts',
@@ -12,6 +12,7 @@ const BENCHES: Record<string, string> = {
   'ingest-core': './ingest-core.ts',
   report: './report.ts',
   api: './api.ts',
+  calibration: './calibration.ts',
 };
 
 const [name = 'ingest', ...rest] = process.argv.slice(2);

@@ -1,11 +1,5 @@
 import { parseArgs } from 'node:util';
-import {
-  ConfigError,
-  isLiteralSecret,
-  onlyEnv,
-  parseDuration,
-  readableSecretsWarning,
-} from '@dayi/protocols';
+import { ConfigError, isLiteralSecret, onlyEnv, readableSecretsWarning } from '@dayi/protocols';
 import { type AgentConfig, loadAgentConfig } from './config.ts';
 import type { Handoff } from './handoff.ts';
 import { tableProfiles } from './inputs/profiles.ts';
@@ -18,6 +12,7 @@ const HELP = `Usage:
   dayi agent uninstall -c agent.yaml     remove that service (both: --help for their options)
   dayi agent calibrate -c agent.yaml --instrument ID --duration 2h
                                          record the signal and suggest state thresholds
+                                         (or from a file: --from-csv FILE; --help for more)
   dayi agent status -c agent.yaml        per instrument: connection, outbox backlog, the last
                                          message the collector refused and why (--help: more)
 
@@ -31,7 +26,7 @@ acknowledges it, and publishes over MQTT on dayi/v1/{id}/telemetry|state|status|
 Check a config without running it: dayi config check agent.yaml
 `;
 
-const SUBCOMMANDS = ['run', 'install', 'uninstall', 'calibrate', 'status'] as const;
+const SUBCOMMANDS = ['run', 'install', 'uninstall', 'status'] as const;
 type Subcommand = (typeof SUBCOMMANDS)[number];
 
 interface Io {
@@ -64,6 +59,14 @@ export async function agentCommand(
     // The service module parses its own options (--user, --env-file, --dry-run, …).
     const mod = await import('./service/index.ts');
     return mod.serviceCommand(first, argv.slice(1), { out: io.out, err: io.err });
+  }
+  // `calibrate` anywhere as a word of its own (not the value of -c): it has its own options and help.
+  const at = argv.findIndex(
+    (a, i) => a === 'calibrate' && argv[i - 1] !== '-c' && argv[i - 1] !== '--config',
+  );
+  if (at >= 0) {
+    const mod = await import('./calibrate/cli.ts');
+    return mod.calibrateCommand([...argv.slice(0, at), ...argv.slice(at + 1)], io);
   }
   let parsed: ReturnType<typeof parse>;
   try {
@@ -115,28 +118,6 @@ export async function agentCommand(
     return statusCommand(config, { json: values.json === true }, io);
   }
 
-  if (sub === 'calibrate') {
-    if (!values.instrument) {
-      io.err('dayi agent calibrate: --instrument ID is required\n');
-      return 2;
-    }
-    let durationMs: number;
-    try {
-      durationMs = parseDuration(values.duration ?? '2h');
-    } catch (err) {
-      io.err(`dayi agent calibrate: --duration: ${(err as Error).message}\n`);
-      return 2;
-    }
-    const mod = await import('./calibrate/index.ts');
-    const code = await mod.runCalibrate({
-      config,
-      configFile: values.config,
-      instrumentId: values.instrument,
-      durationMs,
-    });
-    return typeof code === 'number' ? code : 0;
-  }
-
   if (opts.handOff) {
     const { diskProfiles, profileTable } = await import('./inputs/profiles-load.ts');
     const profiles = profileTable(config.instruments, diskProfiles(config.profilesDir));
@@ -168,8 +149,6 @@ function parse(argv: string[]) {
     allowPositionals: true,
     options: {
       config: { type: 'string', short: 'c' },
-      instrument: { type: 'string' },
-      duration: { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },

@@ -25,7 +25,13 @@ const MIB = 1024 ** 2;
 
 const thresholdsSchema = z
   .strictObject({
-    standby: z.number().min(0),
+    // 0 would make a 0 W reading (unplugged) powered: off could never be reached.
+    standby: z
+      .number()
+      .gt(
+        0,
+        "must be above 0: at 0 an unplugged instrument counts as powered and off is never reached (set it above the meter's noise floor; dayi agent calibrate suggests one)",
+      ),
     idle: z.number().min(0),
     running: z.number().min(0),
   })
@@ -92,46 +98,64 @@ export const mqttConfigSchema = z.strictObject({
   reconnect: z.strictObject({ min: duration().default(1000), max: duration().default(30_000) }).prefault({}),
 });
 
-export const agentConfigSchema = z
+const agentSection = z.strictObject({
+  id: z.string().regex(AGENT_ID_PATTERN, 'agent id: letters, digits, . _ - (at most 128)'),
+});
+
+const outboxSection = z
   .strictObject({
-    agent: z.strictObject({
-      id: z.string().regex(AGENT_ID_PATTERN, 'agent id: letters, digits, . _ - (at most 128)'),
-    }),
-    mqtt: mqttConfigSchema,
-    outbox: z
-      .strictObject({
-        dir: z.string().min(1).default('./outbox'),
-        /** Bound on the outbox's disk use, shared evenly by the instruments. */
-        maxBytes: bytes().default(256 * MIB),
-        /** fsync each append: survives power loss, not only a crash. */
-        fsync: z.boolean().default(true),
-      })
-      .prefault({}),
-    instruments: z.array(instrumentConfigSchema).min(1, 'at least one instrument is needed'),
-    log: z.strictObject({ level: z.enum(LOG_LEVELS).default('info') }).prefault({}),
-    profilesDir: z.string().min(1).default(DEFAULT_PROFILES_DIR),
+    dir: z.string().min(1).default('./outbox'),
+    /** Bound on the outbox's disk use, shared evenly by the instruments. */
+    maxBytes: bytes().default(256 * MIB),
+    /** fsync each append: survives power loss, not only a crash. */
+    fsync: z.boolean().default(true),
   })
-  .superRefine((c, ctx) => {
-    const seen = new Map<string, number>();
-    c.instruments.forEach((inst, i) => {
-      const first = seen.get(inst.id);
-      if (first !== undefined)
-        ctx.addIssue({
-          code: 'custom',
-          path: ['instruments', i, 'id'],
-          message: `duplicate instrument id ${inst.id} (also instruments.${first}.id)`,
-        });
-      else seen.set(inst.id, i);
-    });
-    if (c.outbox.maxBytes < 4096 * c.instruments.length)
+  .prefault({});
+
+const commonSections = {
+  outbox: outboxSection,
+  instruments: z.array(instrumentConfigSchema).min(1, 'at least one instrument is needed'),
+  log: z.strictObject({ level: z.enum(LOG_LEVELS).default('info') }).prefault({}),
+  profilesDir: z.string().min(1).default(DEFAULT_PROFILES_DIR),
+};
+
+function checkInstruments(
+  c: { instruments: { id: string }[]; outbox: { maxBytes: number } },
+  ctx: z.RefinementCtx,
+): void {
+  const seen = new Map<string, number>();
+  c.instruments.forEach((inst, i) => {
+    const first = seen.get(inst.id);
+    if (first !== undefined)
       ctx.addIssue({
         code: 'custom',
-        path: ['outbox', 'maxBytes'],
-        message: `too small: at least 4KiB per instrument (${4096 * c.instruments.length} bytes)`,
+        path: ['instruments', i, 'id'],
+        message: `duplicate instrument id ${inst.id} (also instruments.${first}.id)`,
       });
+    else seen.set(inst.id, i);
   });
+  if (c.outbox.maxBytes < 4096 * c.instruments.length)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['outbox', 'maxBytes'],
+      message: `too small: at least 4KiB per instrument (${4096 * c.instruments.length} bytes)`,
+    });
+}
+
+export const agentConfigSchema = z
+  .strictObject({ agent: agentSection, mqtt: mqttConfigSchema, ...commonSections })
+  .superRefine(checkInstruments);
+
+/**
+ * What `dayi agent calibrate` needs: the instruments (with their inputs and state settings). It
+ * publishes nothing, so `agent` and `mqtt` may be left out; when present they are checked as usual.
+ */
+export const calibrateConfigSchema = z
+  .strictObject({ agent: agentSection.optional(), mqtt: mqttConfigSchema.optional(), ...commonSections })
+  .superRefine(checkInstruments);
 
 export type AgentConfig = z.infer<typeof agentConfigSchema>;
+export type CalibrateConfig = z.infer<typeof calibrateConfigSchema>;
 export type InstrumentConfig = AgentConfig['instruments'][number];
 export type StateConfig = z.infer<typeof stateConfigSchema>;
 export type MqttConfig = AgentConfig['mqtt'];
@@ -147,6 +171,21 @@ export function loadAgentConfig(file: string, env: NodeJS.ProcessEnv = process.e
   return resolvePaths(config, dirname(resolve(file)));
 }
 
+/** A config for `dayi agent calibrate`: like loadAgentConfig, without requiring `agent` and `mqtt`. */
+export function loadCalibrateConfig(file: string, env: NodeJS.ProcessEnv = process.env): CalibrateConfig {
+  const config = loadConfigFile(file, calibrateConfigSchema, { env });
+  return resolvePaths(config, dirname(resolve(file)));
+}
+
+/** Like loadCalibrateConfig, from YAML text. */
+export function parseCalibrateConfig(
+  text: string,
+  opts: { env?: NodeJS.ProcessEnv; baseDir?: string } = {},
+): CalibrateConfig {
+  const config = parseConfig(text, calibrateConfigSchema, { env: opts.env ?? process.env });
+  return resolvePaths(config, opts.baseDir ?? process.cwd());
+}
+
 /** Like loadAgentConfig, from YAML text; relative paths resolve against `baseDir` (default cwd). */
 export function parseAgentConfig(
   text: string,
@@ -156,12 +195,12 @@ export function parseAgentConfig(
   return resolvePaths(config, opts.baseDir ?? process.cwd());
 }
 
-function resolvePaths(config: AgentConfig, base: string): AgentConfig {
+function resolvePaths<C extends CalibrateConfig>(config: C, base: string): C {
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
-  const mqtt = { ...config.mqtt };
-  if (mqtt.ca) mqtt.ca = abs(mqtt.ca);
-  if (mqtt.cert) mqtt.cert = abs(mqtt.cert);
-  if (mqtt.key) mqtt.key = abs(mqtt.key);
+  const mqtt = config.mqtt ? { ...config.mqtt } : undefined;
+  if (mqtt?.ca) mqtt.ca = abs(mqtt.ca);
+  if (mqtt?.cert) mqtt.cert = abs(mqtt.cert);
+  if (mqtt?.key) mqtt.key = abs(mqtt.key);
   // An OPC UA input keeps its client certificate in certificateDir: a service started in another
   // working directory (System32 for a Windows service) must find the same one.
   const instruments = config.instruments.map((inst) => ({
@@ -172,7 +211,7 @@ function resolvePaths(config: AgentConfig, base: string): AgentConfig {
   }));
   return {
     ...config,
-    mqtt,
+    ...(mqtt ? { mqtt } : {}),
     instruments,
     outbox: { ...config.outbox, dir: abs(config.outbox.dir) },
     profilesDir: abs(config.profilesDir),

@@ -258,10 +258,12 @@ describe('dayi agent command', () => {
     const file = join(root, 'ok.yaml');
     writeFileSync(
       file,
-      'agent: { id: a }\nmqtt: { url: "mqtt://127.0.0.1:1" }\ninstruments: [ { id: A, inputs: [ { type: simulated } ] } ]\n',
+      'agent: { id: a }\nmqtt: { url: "mqtt://127.0.0.1:1" }\ninstruments: [ { id: A, inputs: [ { type: simulated } ] }, { id: B, inputs: [ { type: simulated } ] } ]\n',
     );
+    // With several instruments, calibrate needs to be told which (with one, it takes that one).
     expect(await agentCommand(['calibrate', '-c', file], calib.io)).toBe(2);
-    expect(calib.err).toContain('--instrument ID is required');
+    expect(calib.err).toContain('has 2 instruments: name one with --instrument ID (A, B)');
+    expect(calib.out).toBe('');
   });
 
   it('install and uninstall go to the service module with their own options (a dry run changes nothing)', async () => {

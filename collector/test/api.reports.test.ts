@@ -336,7 +336,9 @@ describe('dayi report (CLI)', () => {
           env: { DAYI_API_KEY: KEYS.manager },
         }),
       ).toBe(1);
-      expect(refused.text()).toContain('HTTP 403 forbidden: header.authorization: role manager may not reports:read');
+      expect(refused.text()).toContain(
+        'HTTP 403 forbidden: header.authorization: role manager may not reports:read',
+      );
       const nokey = sink();
       expect(await reportCommand(args, { stdout: sink().stream, stderr: nokey.stream, env: {} })).toBe(1);
       expect(nokey.text()).toContain('set DAYI_API_KEY');
