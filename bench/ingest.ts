@@ -134,7 +134,9 @@ async function load(
   } else {
     resolveReceived();
   }
-  const baseTs = Date.UTC(2026, 0, 1) + round * 86_400_000;
+  // Event times rise through the run, warm-up (round 99) first, as an agent's would: a collector
+  // that detects anomalies by event time should see live data, not a replay of the past.
+  const baseTs = Date.UTC(2026, 0, 1) + (round === 99 ? 0 : round + 1) * 86_400_000;
   const brokerBefore = sampleProc(brokerPid);
   const generatorBefore = process.cpuUsage();
   const start = process.hrtime.bigint();

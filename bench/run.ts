@@ -2,7 +2,7 @@
  * `npm run bench [-- NAME [options]]`: runs one benchmark (or all) and prints JSON on stdout.
  * NAME: ingest (collector vs bare Aedes and Mosquitto), agent, influx (shipper vs raw /write),
  * report (the yearly uptime report), api (utilisation and usage over a seeded fleet), calibration
- * (accuracy of calibrate on the evaluation set). Options are passed on to the benchmark.
+ * (accuracy of calibrate on the evaluation set), detect (ingest with the detectors on vs off). Options are passed on to the benchmark.
  */
 const BENCHES: Record<string, string> = {
   ingest: './ingest.ts',
@@ -13,6 +13,7 @@ const BENCHES: Record<string, string> = {
   report: './report.ts',
   api: './api.ts',
   calibration: './calibration.ts',
+  detect: './detect.ts',
 };
 
 const [name = 'ingest', ...rest] = process.argv.slice(2);

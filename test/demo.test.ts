@@ -60,6 +60,7 @@ describe('dayi demo (npm start)', () => {
       return r.json() as Promise<Record<string, unknown>>;
     };
     const list = (await get('/v1/instruments?limit=100')) as { items: { id: string }[] };
+    // (the crashed agent's instrument reported before it crashed: 20 in all)
     expect(list.items).toHaveLength(20);
     const idle = (await get('/v1/idle?days=90')) as {
       items: { id: string; idleDays: number }[];
@@ -79,5 +80,20 @@ describe('dayi demo (npm start)', () => {
     };
     // The sequencer runs around the clock: powered for today's elapsed part, with evidence.
     expect(usage.coverage).toBeGreaterThan(0);
+    // Alerts of every kind: the crashed agent, the history's incidents, the idle Raman, a report.
+    const alerts = (await get('/v1/alerts?limit=200')) as {
+      items: { kind: string; type: string; instrumentId: string; status: string }[];
+    };
+    const kinds = new Set(alerts.items.map((a) => a.kind));
+    expect([...kinds].sort()).toEqual(['anomaly', 'idle', 'offline', 'reported']);
+    const has = (kind: string, type: string, id: string) =>
+      alerts.items.some((a) => a.kind === kind && a.type === type && a.instrumentId === id);
+    expect(has('offline', 'offline', 'ZJ-AFM-0001')).toBe(true);
+    expect(has('idle', 'idle', 'ZJ-RAMAN-0001')).toBe(true);
+    expect(has('reported', 'reported', 'ZJ-SEM-0001')).toBe(true);
+    expect(has('anomaly', 'vendor_fault', 'ZJ-XRD-0001')).toBe(true);
+    expect(has('anomaly', 'data_gap', 'ZJ-MS-0002')).toBe(true);
+    expect(has('anomaly', 'long_run', 'ZJ-SEQ-0001')).toBe(true);
+    expect(has('anomaly', 'clock_skew', 'ZJ-ICP-0001')).toBe(true);
   });
 });

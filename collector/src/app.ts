@@ -2,6 +2,7 @@ import type { DatabaseSync } from 'node:sqlite';
 import { ConfigError, safeParseExplained } from '@dayi/protocols';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { type Logger, pino } from 'pino';
+import { type AlertService, type AlertsOptions, createAlerts } from './alerts/index.ts';
 import { errorHandler, notFoundHandler } from './api/errors.ts';
 import { harden, serializeRequest, serverOptions } from './api/hardening.ts';
 import httpMetrics from './api/http-metrics.ts';
@@ -13,6 +14,7 @@ import { type Exports, startExports } from './exports.ts';
 import { createIngest, type Ingest } from './ingest/index.ts';
 import { createMetrics } from './metrics.ts';
 import { createNotifier, type Notifier, type NotifierOptions } from './notify/index.ts';
+import { bookingsOverlapping } from './query/bookings.ts';
 import { ensureDeriveSettings, recomputeDirty, seedRegistry } from './query/index.ts';
 import { startCheckpointer } from './store/checkpointer.ts';
 import { openDatabase } from './store/sqlite.ts';
@@ -27,6 +29,8 @@ export interface BuildOptions {
   /** Notifier knobs for tests (jitter source); `notifyAutoStart: false` leaves delivery to the caller. */
   notify?: NotifierOptions;
   notifyAutoStart?: boolean;
+  /** The alert sink (notifications) and the bookings provider of out_of_hours. */
+  alerts?: AlertsOptions;
 }
 
 /** The background recompute waits until a day has had no new message for this long. */
@@ -42,6 +46,8 @@ export interface DayiHandle {
   mqttTlsPort?: number;
   /** Notifications: `notifier.sink` is the alert store's onChange (call it inside its transaction). */
   notifier: Notifier;
+  /** Alerts: the store (lifecycle) and the detection pass beside ingest. */
+  alerts: AlertService;
 }
 
 declare module 'fastify' {
@@ -101,21 +107,36 @@ export async function build(
   let ingest: Ingest | undefined;
   let broker: Broker | undefined;
   let exports: Exports | undefined;
+  let alerts: AlertService | undefined;
+  let notifier: Notifier | undefined;
   try {
     seedRegistry(ctx, config.instruments);
     // Days derived under another time zone or offlineAfter must not mix with new ones (re-derives).
     ensureDeriveSettings(ctx);
     ingest = createIngest(ctx);
     ctx.exports = exports = startExports(ctx, ingest);
+    // Deliveries run in the background, off the ingest path; they wait in SQLite across restarts.
+    notifier = createNotifier(ctx, opts.notify);
+    const sink = notifier.sink;
+    // Before the broker: the detection pass must see every message committed from now on.
+    alerts = createAlerts(ctx, ingest, {
+      // inside the alert's transaction: the change and its notifications commit together
+      onChange: (change) => sink(change),
+      bookingsOf: (id, from, to) =>
+        bookingsOverlapping(ctx, id, from, to).map((b) => ({ start: b.start, end: b.end })),
+      ...opts.alerts,
+    });
     broker = await startBroker(ctx, ingest);
   } catch (err) {
+    alerts?.close();
+    await notifier?.close().catch(() => {});
     await ingest?.close().catch(() => {});
     await exports?.close().catch(() => {});
     await checkpointer?.close();
     closeDb(db);
     throw err;
   }
-  const started = { ingest, broker, exports };
+  const started = { ingest, broker, exports, alerts, notifier };
 
   // Per-request lines only when debugging: Prometheus scrapes and platform polls would drown the log.
   const verbose = config.log.level === 'debug' || config.log.level === 'trace';
@@ -125,13 +146,12 @@ export async function build(
     logController: new LogController({ disableRequestLogging: !verbose }),
     ...serverOptions(config),
   });
-  // Deliveries run in the background, off the ingest path; they wait in SQLite across restarts.
-  const notifier = createNotifier(ctx, opts.notify);
   app.decorate('dayi', {
     ctx,
     ingest,
     mqttPort: broker.port,
-    notifier,
+    notifier: started.notifier,
+    alerts,
     ...(broker.tlsPort === undefined ? {} : { mqttTlsPort: broker.tlsPort }),
   } satisfies DayiHandle);
 
@@ -148,9 +168,11 @@ export async function build(
   // Registered before the plugins so that a plugin failing to load still releases port and store.
   app.addHook('onClose', async () => {
     clearInterval(timer);
-    await notifier.close();
+    started.alerts.stopping();
+    await started.notifier.close();
     await started.broker.close();
     await started.ingest.close();
+    started.alerts.close();
     await started.exports.close();
     await checkpointer?.close();
     closeDb(db);
@@ -165,9 +187,11 @@ export async function build(
       ctx,
       mqttPort: () => started.broker.port,
       registryChanged: (id: string) => started.ingest.invalidate(id),
+      alerts,
     });
     await app.ready();
-    if (opts.notifyAutoStart !== false) notifier.start();
+    if (opts.notifyAutoStart !== false) started.notifier.start();
+    alerts.start();
   } catch (err) {
     await app.close().catch(() => {});
     throw err;

@@ -21,7 +21,9 @@ SQLite store, usage/idle derivation and the REST API. Stops cleanly on Ctrl-C (S
                 accepted messages, for every instrument or only --instrument ID. The collector
                 already does it by itself at start when the time zone or offlineAfter changed,
                 and for one instrument when its thresholds change through the API. Run it while
-                the collector is stopped: the rebuild holds the store's write lock.
+                the collector is stopped: the rebuild holds the store's write lock. Alerts (and
+                their acknowledgements) and the detectors' state are records, not derived
+                figures: rederive leaves them as they are.
 
 Options:
   -c, --config FILE     the collector configuration (YAML; \${VAR} is taken from the environment)

@@ -1,5 +1,6 @@
 import { bytes, didYouMean, duration, instrumentId, loadConfigFile, parseConfig } from '@dayi/protocols';
 import { z } from 'zod';
+import { ALERTS_DEFAULTS, alertsConfigSchema, anomalySchema } from './alerts/config.ts';
 import {
   agentUsername,
   connectThrottleSchema,
@@ -82,6 +83,7 @@ export const instrumentSchema = z.strictObject({
   quotaHours: z.number().min(0).max(8784).default(1400),
   idleDays: z.number().int().min(1).max(3650).optional(),
   thresholds: thresholdsSchema.optional(),
+  anomaly: anomalySchema.optional(),
 });
 export type InstrumentInput = z.infer<typeof instrumentSchema>;
 
@@ -153,6 +155,8 @@ export const collectorConfigSchema = z
     instruments: z.array(instrumentSchema).default([]),
     /** Notifications: channels, routes, retries, the weekly idle digest (notify/pure/config.ts). */
     notify: notifyConfigSchema.default(notifyConfigSchema.parse({})),
+    /** Anomaly detectors and alerts: defaults, per-type switches (alerts/config.ts). */
+    alerts: alertsConfigSchema.default(ALERTS_DEFAULTS),
     log: z
       .strictObject({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

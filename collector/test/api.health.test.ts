@@ -60,6 +60,11 @@ describe('/healthz, /metrics, /openapi.json, /docs', () => {
         '/v1/notifications',
         '/v1/notifications/dead-letters',
         '/v1/notifications/dead-letters/{deliveryId}/retry',
+        '/v1/alerts',
+        '/v1/alerts/{id}',
+        '/v1/alerts/{id}/ack',
+        '/v1/alerts/{id}/resolve',
+        '/v1/instruments/{id}/reports',
       ].sort(),
     );
     const usage = doc.paths['/v1/instruments/{id}/usage'].get;

@@ -152,6 +152,7 @@ describe('listInstruments / getInstrument', () => {
       quotaHours: 800,
       idleDays: 30,
       thresholds: { signal: 'current_a', standby: 0.1, idle: 0.5, running: 2 },
+      anomaly: null,
       agent: { id: 'box-1', version: '1.2.0', inputs: [{ name: 'meter', type: 'modbus', connected: true }] },
     });
     // The will: online false, even though it just arrived.

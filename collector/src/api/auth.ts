@@ -8,6 +8,7 @@ export const PERMISSIONS = [
   'registry:write',
   'bookings:write',
   'alerts:ack',
+  'alerts:report',
   'reports:read',
   'agents:register',
   'notifications:manage',
@@ -15,10 +16,10 @@ export const PERMISSIONS = [
 export type Permission = (typeof PERMISSIONS)[number];
 
 export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
-  platform: ['read', 'registry:write', 'bookings:write'],
-  manager: ['read', 'alerts:ack'],
+  platform: ['read', 'registry:write', 'bookings:write', 'alerts:report'],
+  manager: ['read', 'alerts:ack', 'alerts:report'],
   auditor: ['read', 'reports:read'],
-  technician: ['read', 'agents:register'],
+  technician: ['read', 'agents:register', 'alerts:report'],
   admin: PERMISSIONS,
 };
 

@@ -29,6 +29,10 @@ export async function registerDocs(app: FastifyInstance): Promise<void> {
       tags: [
         { name: 'instruments', description: 'the registry and per-instrument figures' },
         { name: 'usage', description: 'usage hours and idle lists' },
+        {
+          name: 'alerts',
+          description: 'offline, anomaly, idle and reported alerts; acknowledge and resolve',
+        },
         { name: 'operations', description: 'health and metrics, no key needed' },
       ],
     },

@@ -50,6 +50,11 @@ export const ERROR_CODES = {
     status: 404,
     description: 'No notification delivery with this id (or not in the state asked for).',
   },
+  alert_not_found: { status: 404, description: 'No alert with this id.' },
+  alert_conflict: {
+    status: 409,
+    description: 'The alert is not in a state that allows this (e.g. acknowledging a resolved alert).',
+  },
 } as const satisfies Record<string, { status: number; description: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -1,5 +1,7 @@
 import type { FastifyInstance } from 'fastify';
+import type { AlertService } from '../alerts/index.ts';
 import type { CollectorContext } from '../context.ts';
+import { alertRoutes } from './alerts.ts';
 import { createKeyring, type Permission } from './auth.ts';
 import { registerDocs } from './docs.ts';
 import { healthRoutes } from './health.ts';
@@ -19,21 +21,19 @@ export interface ApiOptions {
   mqttPort: () => number;
   /** Told after the API changed the registry (ingest caches thresholds). */
   registryChanged: (instrumentId: string) => void;
+  alerts: AlertService;
 }
 
 /** The REST API as one encapsulated plugin: docs first (they collect routes), then the routes. */
 export async function api(
   app: FastifyInstance,
-  { ctx, mqttPort, registryChanged }: ApiOptions,
+  { ctx, mqttPort, registryChanged, alerts }: ApiOptions,
 ): Promise<void> {
   app.setValidatorCompiler(zodValidatorCompiler);
   app.setSerializerCompiler(jsonSerializerCompiler);
   await registerDocs(app);
   await app.register(healthRoutes, { ctx, mqttPort });
-  await app.register(v1Routes, {
-    prefix: '/v1',
-    ctx,
-    keyring: createKeyring(ctx.config.apiKeys),
-    registryChanged,
-  });
+  const keyring = createKeyring(ctx.config.apiKeys);
+  await app.register(v1Routes, { prefix: '/v1', ctx, keyring, registryChanged });
+  await app.register(alertRoutes, { prefix: '/v1', ctx, keyring, alerts });
 }

@@ -1,5 +1,6 @@
 import { INSTRUMENT_ID_PATTERN, inputLinkSchema, instrumentId, STATES } from '@dayi/protocols';
 import { z } from 'zod';
+import { anomalySchema } from '../alerts/config.ts';
 import { instrumentSchema, storedThresholdsSchema } from '../config.ts';
 import { isDate } from '../derive/calendar.ts';
 import { MAX_PAGE_LIMIT, MAX_USAGE_DAYS } from '../query/index.ts';
@@ -115,6 +116,9 @@ export const instrumentDetail = instrumentSummary
       .describe('null for an instrument that reports but was never registered'),
     idleDays: z.number().int().describe('the idle threshold that applies: its own, else the configuration'),
     thresholds: storedThresholdsSchema.nullable(),
+    anomaly: anomalySchema
+      .nullable()
+      .describe("the instrument's own anomaly settings, null when it has none"),
     agent: z
       .object({ id: z.string(), version: z.string().nullable(), inputs: z.array(inputLinkSchema) })
       .nullable()

@@ -11,13 +11,24 @@ import type { CollectorConfigInput } from '../config.ts';
 import { addDays, dateOf } from '../derive/calendar.ts';
 import { DEMO_FLEET, thresholdsFor } from './fleet.ts';
 import { HISTORY_SEQ_BASE, historyOf, seedOf } from './history.ts';
+import {
+  DEMO_ANOMALY,
+  DEMO_CRASHING,
+  DEMO_REPORTED,
+  DEMO_SKEWED,
+  incidentEvents,
+  withIncident,
+} from './incidents.ts';
 
 export const DEMO_HELP = `Usage: dayi demo [--port 8080] [--mqtt-port 1883] [--data ./data/demo] [--days 14]
 
 Runs the collector with its embedded MQTT broker and SQLite store, plus ${DEMO_FLEET.length} simulated instruments:
 office-hours use with a lunch break, overnight runs, one instrument idle for four months (history
-backfilled over MQTT), one registered instrument that never reports. Prints the API URL, the docs URL
-and an API key. The first run backfills --days of history; later runs reuse the store in --data.
+backfilled over MQTT), one registered instrument that never reports. The history holds incidents
+that raise alerts of every kind: anomalies (late use, a power draw out of band, a fault, a frozen
+meter, cycling, a long run, a worn pump, lost data, a clock ahead), an agent that crashes (offline),
+the idle instrument, and a user's report. Prints the API URL, the docs URL and an API key. The
+first run backfills --days of history; later runs reuse the store in --data.
 A port in use is replaced by a free one. Stop with Ctrl-C.
 `;
 
@@ -66,6 +77,7 @@ function collectorConfig(
       category: i.category,
       quotaHours: i.quotaHours,
       thresholds: { signal: 'power_w', ...thresholdsFor(i.watts) },
+      ...(DEMO_ANOMALY[i.id] ? { anomaly: DEMO_ANOMALY[i.id] } : {}),
     })),
   };
 }
@@ -108,7 +120,8 @@ async function backfill(mqttPort: number, secrets: Secrets, days: number, now: n
     for (const inst of DEMO_FLEET) {
       const topic = topicFor(inst.id, 'telemetry');
       const pending = new Set<Promise<unknown>>();
-      for (const msg of historyOf(inst, { now, days, stepMs: HISTORY_STEP_MS, timezone: TIMEZONE })) {
+      for (const past of historyOf(inst, { now, days, stepMs: HISTORY_STEP_MS, timezone: TIMEZONE })) {
+        const msg = withIncident(inst, past, now, TIMEZONE);
         const p = client
           .publishAsync(topic, JSON.stringify(msg), { qos: 1 })
           .finally(() => pending.delete(p));
@@ -118,10 +131,57 @@ async function backfill(mqttPort: number, secrets: Secrets, days: number, now: n
       }
       await Promise.all(pending);
     }
+    let seq = HISTORY_SEQ_BASE;
+    for (const { id, event } of incidentEvents(now, TIMEZONE)) {
+      await client.publishAsync(topicFor(id, 'event'), JSON.stringify({ ...event, seq: seq++ }), { qos: 1 });
+      sent++;
+    }
   } finally {
     await client.endAsync();
   }
   return sent;
+}
+
+/**
+ * Each start: the agent of one instrument crashes (its connection drops without a DISCONNECT, so
+ * the broker publishes its will: offline), and another agent's clock runs 6 minutes ahead.
+ */
+async function incidentsAtStart(mqttPort: number, secrets: Secrets, now: number): Promise<void> {
+  const status = (online: boolean) =>
+    JSON.stringify({ ts: now, online, agent: { id: 'demo-afm-agent', version: '1.0.0' } });
+  const crashing = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, {
+    clientId: 'demo-agent:afm',
+    username: 'demo-agent',
+    password: secrets.agentPassword,
+    protocolVersion: 4,
+    will: {
+      topic: topicFor(DEMO_CRASHING, 'status'),
+      payload: Buffer.from(status(false)),
+      qos: 1,
+      retain: true,
+    },
+  });
+  await crashing.publishAsync(topicFor(DEMO_CRASHING, 'status'), status(true), { qos: 1, retain: true });
+  await new Promise<void>((done) => {
+    crashing.stream.once('close', () => done());
+    crashing.options.reconnectPeriod = 0;
+    crashing.stream.destroy();
+  });
+  crashing.end(true);
+  const skewed = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, {
+    clientId: 'demo-agent:icp-clock',
+    username: 'demo-agent',
+    password: secrets.agentPassword,
+    protocolVersion: 4,
+  });
+  const event = {
+    ts: now + 6 * 60_000,
+    seq: 2 * HISTORY_SEQ_BASE + Math.floor(now / 1000),
+    type: 'agent_started',
+    severity: 'info',
+  };
+  await skewed.publishAsync(topicFor(DEMO_SKEWED, 'event'), JSON.stringify(event), { qos: 1 });
+  await skewed.endAsync();
 }
 
 function hasHistory(app: FastifyInstance): boolean {
@@ -139,7 +199,7 @@ async function startAgents(dir: string, secrets: Secrets, mqttPort: number) {
     mqtt: { url: `mqtt://127.0.0.1:${mqttPort}`, username: 'demo-agent', password: secrets.agentPassword },
     outbox: { dir: join(dir, 'outbox'), maxBytes: '64MiB', fsync: false },
     log: { level: 'warn' },
-    instruments: DEMO_FLEET.filter((i) => i.behaviour !== 'never').map((i) => ({
+    instruments: DEMO_FLEET.filter((i) => i.behaviour !== 'never' && i.id !== DEMO_CRASHING).map((i) => ({
       id: i.id,
       publishEvery: '10s',
       inputs: [
@@ -198,11 +258,24 @@ export async function runDemo(argv: string[]): Promise<number> {
   const secrets = secretsIn(dir);
   const { app, httpPort, mqttPort } = await startCollector(dir, secrets, nums.port, nums.mqttPort);
 
-  if (!hasHistory(app)) {
+  const firstRun = !hasHistory(app);
+  if (firstRun) {
     process.stdout.write(`Backfilling ${nums.days} days of history for the fleet over MQTT…\n`);
     const n = await backfill(mqttPort, secrets, nums.days, Date.now());
     process.stdout.write(`  ${n} messages acknowledged.\n`);
   }
+  await incidentsAtStart(mqttPort, secrets, Date.now());
+  if (firstRun) {
+    const r = await app.inject({
+      method: 'POST',
+      url: `/v1/instruments/${DEMO_REPORTED.id}/reports`,
+      headers: { authorization: `Bearer ${secrets.apiKey}` },
+      payload: { text: DEMO_REPORTED.text },
+    });
+    if (r.statusCode !== 201) process.stderr.write(`the demo report was refused: ${r.body}\n`);
+  }
+  // Detect over the backfill now rather than in the background, so the alerts are there at once.
+  app.dayi.alerts.runner.drain();
   const agents = await startAgents(dir, secrets, mqttPort);
 
   const base = `http://127.0.0.1:${httpPort}`;
@@ -211,7 +284,7 @@ export async function runDemo(argv: string[]): Promise<number> {
   process.stdout.write(
     [
       '',
-      `dayi demo: ${DEMO_FLEET.length} instruments (${DEMO_FLEET.length - 1} simulated live, 1 never reports)`,
+      `dayi demo: ${DEMO_FLEET.length} instruments (${DEMO_FLEET.length - 2} simulated live, 1 whose agent crashed, 1 never reports)`,
       `  API      ${base}/v1/instruments`,
       `  API docs ${base}/docs`,
       `  metrics  ${base}/metrics`,
@@ -222,6 +295,7 @@ export async function runDemo(argv: string[]): Promise<number> {
       `  curl -H "Authorization: Bearer ${secrets.apiKey}" ${base}/v1/instruments`,
       `  curl -H "Authorization: Bearer ${secrets.apiKey}" "${base}/v1/instruments/ZJ-NMR-0001/usage?from=${from}&to=${today}"`,
       `  curl -H "Authorization: Bearer ${secrets.apiKey}" "${base}/v1/idle?days=90"`,
+      `  curl -H "Authorization: Bearer ${secrets.apiKey}" "${base}/v1/alerts?status=open"`,
       '',
       'Ctrl-C stops.',
       '',

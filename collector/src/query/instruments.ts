@@ -1,5 +1,6 @@
 import type { DatabaseSync } from 'node:sqlite';
 import { type DerivedState, type InputLink, isInstrumentId } from '@dayi/protocols';
+import { type AnomalyInput, parseAnomalyText } from '../alerts/anomaly-text.ts';
 import type { Thresholds } from '../config.ts';
 import type { CollectorContext } from '../context.ts';
 import { isoWithOffset } from '../derive/calendar.ts';
@@ -33,6 +34,8 @@ export interface InstrumentDetail extends InstrumentItem {
   /** The idle threshold that applies: its own, else the config's idleDays. */
   idleDays: number;
   thresholds: Thresholds | null;
+  /** The instrument's own anomaly settings (overrides of the fleet's `alerts.anomaly`), null when none. */
+  anomaly: AnomalyInput | null;
   agent: { id: string; version: string | null; inputs: InputLink[] } | null;
 }
 
@@ -101,6 +104,7 @@ export function getInstrument(ctx: CollectorContext, id: string): InstrumentDeta
     quotaHours: registry?.quota_hours ?? null,
     idleDays: registry?.idle_days ?? ctx.config.idleDays,
     thresholds: parseThresholdsText(registry?.thresholds ?? null),
+    anomaly: parseAnomalyText(registry?.anomaly ?? null),
     agent: status?.agent_id
       ? { id: status.agent_id, version: status.agent_version, inputs: parseInputs(status.inputs) }
       : null,

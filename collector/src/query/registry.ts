@@ -28,6 +28,8 @@ export interface RegistryRow {
   quota_hours: number;
   idle_days: number | null;
   thresholds: string | null;
+  /** JSON of the instrument's `anomaly` settings (alerts/config.ts), null when it has none. */
+  anomaly: string | null;
   created_at: number;
   updated_at: number;
 }
@@ -89,11 +91,11 @@ export function upsertInstrument(ctx: CollectorContext, input: InstrumentInput):
     const thresholds = thresholdsText(entry.thresholds);
     stmt(
       ctx.db,
-      `INSERT INTO instruments (id, name, org, category, quota_hours, idle_days, thresholds, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO instruments (id, name, org, category, quota_hours, idle_days, thresholds, anomaly, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (id) DO UPDATE SET name = excluded.name, org = excluded.org, category = excluded.category,
            quota_hours = excluded.quota_hours, idle_days = excluded.idle_days, thresholds = excluded.thresholds,
-           updated_at = excluded.updated_at`,
+           anomaly = excluded.anomaly, updated_at = excluded.updated_at`,
     ).run(
       entry.id,
       entry.name ?? null,
@@ -102,6 +104,7 @@ export function upsertInstrument(ctx: CollectorContext, input: InstrumentInput):
       entry.quotaHours,
       entry.idleDays ?? null,
       thresholds,
+      entry.anomaly ? JSON.stringify(entry.anomaly) : null,
       now,
       now,
     );
@@ -137,6 +140,7 @@ function isBare(row: RegistryRow): boolean {
     row.category === null &&
     row.idle_days === null &&
     row.thresholds === null &&
+    row.anomaly === null &&
     row.quota_hours === 1400 &&
     row.created_at === row.updated_at
   );

@@ -22,6 +22,10 @@
  * - `usage_month`, `usage_month_cum` (7): `daily_usage` rolled up by month, kept by triggers, so
  *   that period sums over a whole fleet read a few rows per instrument (query/period.ts).
  * - `notify_deliveries`, `notify_digest_runs` (7): the durable queue of notifications.
+ * - `alerts`, `alert_episodes`, `alert_events`: alerts (records people act on, never rebuilt), the
+ *   detector episodes each one gathered, and every change, append-only (migration 8).
+ * - `detect_state`, `detect_days`, `detect_meta`, `collector_runs`: the detectors' state per
+ *   instrument, their midnight checkpoints and daily histograms, the detection pass's position.
  */
 export const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
   {
@@ -221,8 +225,7 @@ CREATE INDEX rejected_by_last_at ON rejected (last_at);
     // - usage_changes: every write of a daily_usage row (recompute, rederive, deletes), so that a
     //   re-derived day overwrites its usage_daily point in InfluxDB.
     // - influx_state_runs: per instrument, the open state interval already shipped to InfluxDB.
-    // - alert_events: the alerts' append-only event log (the alerts module writes it; its columns
-    //   are fixed with that module), shipped as the `alert` measurement.
+    // (alert_events, shipped as the `alert` measurement, is created with the alerts in migration 8.)
     sql: `
 CREATE TABLE series_telemetry (
   instrument_id TEXT NOT NULL,
@@ -257,7 +260,6 @@ CREATE TABLE influx_state_runs (
   start INTEGER NOT NULL,
   last_ts INTEGER NOT NULL
 );
-CREATE TABLE IF NOT EXISTS alert_events (id INTEGER PRIMARY KEY, alert_id TEXT NOT NULL, instrument_id TEXT NOT NULL, kind TEXT NOT NULL, type TEXT NOT NULL, severity TEXT NOT NULL, status TEXT NOT NULL, transition TEXT NOT NULL, at INTEGER NOT NULL, by TEXT, note TEXT, detail TEXT NOT NULL);
 `,
   },
   {
@@ -435,6 +437,83 @@ CREATE INDEX notify_deliveries_by_status ON notify_deliveries (status, id);
 CREATE INDEX notify_deliveries_by_alert ON notify_deliveries (alert_id, channel) WHERE alert_id IS NOT NULL;
 -- Weekly digests already queued, by scheduled instant: a restart does not send one twice.
 CREATE TABLE notify_digest_runs (slot INTEGER PRIMARY KEY, queued_at INTEGER NOT NULL, deliveries INTEGER NOT NULL);
+`,
+  },
+  {
+    version: 8,
+    name: 'alerts, their episodes and events, detector state',
+    // Alerts are records, not derivations: people acknowledge and resolve them, so rederive never
+    // drops them. Episodes tie each detector finding to its alert, so a finding reported again
+    // (after a restart, a replay, a refold) changes nothing. alert_events is append-only (the
+    // InfluxDB shipper reads it). detect_* hold the detectors' state: per instrument, and at each
+    // local midnight (checkpoint + that day's histograms) so late data folds again from there.
+    sql: `
+ALTER TABLE instruments ADD COLUMN anomaly TEXT;
+CREATE TABLE alerts (
+  id TEXT PRIMARY KEY,
+  instrument_id TEXT NOT NULL,
+  org TEXT,
+  kind TEXT NOT NULL,
+  type TEXT NOT NULL,
+  severity TEXT NOT NULL,
+  status TEXT NOT NULL,
+  opened_at INTEGER NOT NULL,
+  last_seen_at INTEGER NOT NULL,
+  count INTEGER NOT NULL,
+  closed_at INTEGER,
+  detail TEXT NOT NULL,
+  opened_by TEXT,
+  open_note TEXT,
+  acked_at INTEGER,
+  acked_by TEXT,
+  ack_note TEXT,
+  resolved_by TEXT,
+  resolve_note TEXT,
+  -- when an open alert whose episodes all ended may resolve by itself (clearAfter past the end)
+  clear_at INTEGER
+);
+CREATE INDEX alerts_by_opened ON alerts (opened_at, id);
+CREATE INDEX alerts_by_instrument ON alerts (instrument_id, type, opened_at);
+CREATE INDEX alerts_to_clear ON alerts (clear_at) WHERE clear_at IS NOT NULL;
+CREATE TABLE alert_events (
+  id INTEGER PRIMARY KEY,
+  alert_id TEXT NOT NULL,
+  instrument_id TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  type TEXT NOT NULL,
+  severity TEXT NOT NULL,
+  status TEXT NOT NULL,
+  transition TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  by TEXT,
+  note TEXT,
+  detail TEXT NOT NULL
+);
+CREATE INDEX alert_events_by_alert ON alert_events (alert_id, id);
+CREATE TABLE alert_episodes (
+  instrument_id TEXT NOT NULL,
+  type TEXT NOT NULL,
+  start INTEGER NOT NULL,
+  sticky INTEGER NOT NULL,
+  "end" INTEGER,
+  alert_id TEXT NOT NULL,
+  PRIMARY KEY (instrument_id, type, start, sticky)
+) WITHOUT ROWID;
+CREATE INDEX alert_episodes_by_alert ON alert_episodes (alert_id);
+CREATE TABLE detect_state (
+  instrument_id TEXT PRIMARY KEY,
+  state TEXT NOT NULL
+);
+CREATE TABLE detect_days (
+  instrument_id TEXT NOT NULL,
+  date TEXT NOT NULL,
+  checkpoint TEXT,
+  hist TEXT,
+  PRIMARY KEY (instrument_id, date)
+) WITHOUT ROWID;
+CREATE TABLE detect_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- each run of the collector: wills its own shutdown makes the broker publish are not an agent's
+CREATE TABLE collector_runs (started_at INTEGER PRIMARY KEY, stopping_at INTEGER);
 `,
   },
 ];

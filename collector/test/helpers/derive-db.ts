@@ -9,12 +9,14 @@ import type { TopicKind, TopicPayloads } from '@dayi/protocols';
 import { pino } from 'pino';
 import { type CollectorConfigInput, parseCollectorConfig } from '../../src/config.ts';
 import type { CollectorContext } from '../../src/context.ts';
-import { createIngest } from '../../src/ingest/index.ts';
+import { createIngest, type Ingest } from '../../src/ingest/index.ts';
 import { createMetrics } from '../../src/metrics.ts';
 import { openDatabase } from '../../src/store/sqlite.ts';
 
 export interface DeriveDb {
   ctx: CollectorContext;
+  /** The real ingest the messages go through (its `onCommitted` feeds the detectors). */
+  ingest: Ingest;
   /** The clock `ctx.now()` reads; tests move it. */
   clock: { now: number };
   /** Submits one message through the real ingest; resolves after COMMIT with its outcome. */
@@ -58,6 +60,7 @@ export function openDeriveDb(config: CollectorConfigInput = {}, now = Date.now()
       .then((o) => o.outcome);
   return {
     ctx,
+    ingest,
     clock,
     send: (id, kind, payload, receivedAt) => submit({ id, kind, payload, receivedAt } as Message),
     sendAll: (messages) => Promise.all(messages.map(submit)),
