@@ -95,7 +95,7 @@ const VALIDATION_CODE: Record<string, ErrorCode> = {
  */
 export function classifyError(
   err: FastifyError | ApiError | Error,
-  request?: Pick<FastifyRequest, 'headers' | 'id'>,
+  request?: Pick<FastifyRequest, 'headers' | 'id' | 'url'>,
 ): { code: ErrorCode; message: string } {
   if (err instanceof ApiError) return { code: err.code, message: err.message };
   // Queries check their inputs too; the route schemas normally catch the same mistakes first.
@@ -113,10 +113,11 @@ export function classifyError(
   if (fe.validationContext) {
     return { code: VALIDATION_CODE[fe.validationContext] ?? 'invalid_query', message: err.message };
   }
+  // A path outside the served folder (`/docs/static/..`): nothing is there to find. @fastify/static
+  // names this error FST_STATIC_FORBIDDEN_PATH from 11 on; 10.x (the last for Node 20) gives no code.
+  if (fe.code === 'FST_STATIC_FORBIDDEN_PATH' || (fe.statusCode === 403 && request?.url.startsWith('/docs/')))
+    return { code: 'not_found', message: 'path: no such file under /docs: see /docs for the API' };
   switch (fe.code) {
-    // a path outside the served folder (`/docs/static/..`): nothing is there to find
-    case 'FST_STATIC_FORBIDDEN_PATH':
-      return { code: 'not_found', message: 'path: no such file under /docs: see /docs for the API' };
     case 'FST_ERR_BAD_URL':
       return {
         code: 'invalid_url',
