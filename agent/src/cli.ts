@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
-import { ConfigError, isLiteralSecret, onlyEnv, readableSecretsWarning } from '@dayi/protocols';
-import { type AgentConfig, loadAgentConfig } from './config.ts';
+import { ConfigError } from '@dayi/protocols';
+import { type AgentConfig, exposedSecretsWarning, loadAgentConfig } from './config.ts';
 import type { Handoff } from './handoff.ts';
 import { tableProfiles } from './inputs/profiles.ts';
 import { INPUT_TYPES } from './inputs/schemas.ts';
@@ -110,7 +110,7 @@ export async function agentCommand(
     io.err(`${err.message}\n`);
     return 1;
   }
-  const exposed = readableSecretsWarning(values.config, agentSecrets);
+  const exposed = exposedSecretsWarning(values.config);
   if (exposed) io.err(`dayi agent: warning: ${exposed}\n`);
 
   if (sub === 'status') {
@@ -129,18 +129,6 @@ export async function agentCommand(
     return runAgent(config, io, { profiles: tableProfiles(profiles) });
   }
   return runAgent(config, io);
-}
-
-/** The secrets an agent config holds itself: the MQTT password, in `mqtt.password` or the URL. */
-function agentSecrets(doc: Record<string, unknown>): string[] {
-  const mqtt = doc.mqtt as { password?: unknown; url?: unknown } | undefined;
-  let inUrl = false;
-  try {
-    inUrl = typeof mqtt?.url === 'string' && new URL(mqtt.url).password !== '' && !onlyEnv(mqtt.url);
-  } catch {
-    inUrl = false;
-  }
-  return isLiteralSecret(mqtt?.password) || inUrl ? ['mqtt password'] : [];
 }
 
 function parse(argv: string[]) {

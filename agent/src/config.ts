@@ -6,8 +6,11 @@ import {
   type ConfigIssue,
   duration,
   instrumentId,
+  isLiteralSecret,
   loadConfigFile,
+  onlyEnv,
   parseConfig,
+  readableSecretsWarning,
 } from '@dayi/protocols';
 import { z } from 'zod';
 import { inputConfigSchema } from './inputs/schemas.ts';
@@ -227,4 +230,21 @@ export function checkAgentConfig(file: string, env: NodeJS.ProcessEnv = process.
     if (err instanceof ConfigError) return err.issues;
     throw err;
   }
+}
+
+/** The secrets an agent config holds itself: the MQTT password, in `mqtt.password` or the URL. */
+function agentSecrets(doc: Record<string, unknown>): string[] {
+  const mqtt = doc.mqtt as { password?: unknown; url?: unknown } | undefined;
+  let inUrl = false;
+  try {
+    inUrl = typeof mqtt?.url === 'string' && new URL(mqtt.url).password !== '' && !onlyEnv(mqtt.url);
+  } catch {
+    inUrl = false;
+  }
+  return isLiteralSecret(mqtt?.password) || inUrl ? ['mqtt password'] : [];
+}
+
+/** The warning for a config file that holds the MQTT password and other local users may read; else null. */
+export function exposedSecretsWarning(file: string): string | null {
+  return readableSecretsWarning(file, agentSecrets);
 }

@@ -225,11 +225,17 @@ describe('dayi agent command', () => {
     const open = join(root, 'readable.yaml');
     writeFileSync(open, yaml('plain-password'));
     chmodSync(open, 0o644);
-    const warned = captureIo();
-    expect(await agentCommand(['calibrate', '-c', open], warned.io)).toBe(2);
-    expect(warned.err).toContain(
-      `${open} holds secrets (mqtt password) and is readable by every local user (mode 0644)`,
-    );
+    // `status` and `calibrate` read the config too (an unknown --instrument ends calibrate at once)
+    for (const args of [
+      ['status', '-c', open],
+      ['calibrate', '-c', open, '--instrument', 'NOPE'],
+    ]) {
+      const warned = captureIo();
+      await agentCommand(args, warned.io);
+      expect(warned.err, args[0]).toContain(
+        `${open} holds secrets (mqtt password) and is readable by every local user (mode 0644)`,
+      );
+    }
     // 0600, or the password from the environment: no warning
     const closed = join(root, 'private.yaml');
     writeFileSync(closed, yaml('plain-password'), { mode: 0o600 });
@@ -238,7 +244,7 @@ describe('dayi agent command', () => {
     chmodSync(env, 0o644);
     for (const f of [closed, env]) {
       const quiet = captureIo();
-      await agentCommand(['calibrate', '-c', f], quiet.io);
+      await agentCommand(['status', '-c', f], quiet.io);
       expect(quiet.err, f).not.toContain('holds secrets');
     }
   });

@@ -6,7 +6,7 @@ import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { ConfigError, parseDuration } from '@dayi/protocols';
-import { type CalibrateConfig, loadCalibrateConfig } from '../config.ts';
+import { type CalibrateConfig, exposedSecretsWarning, loadCalibrateConfig } from '../config.ts';
 import type { LevelChoice } from './analyze.ts';
 import {
   type CalibrateOptions,
@@ -138,6 +138,8 @@ export async function calibrateCommand(argv: string[], io: Io): Promise<number> 
       io.err(`${err.message}\n`);
       return 1;
     }
+    const exposed = exposedSecretsWarning(values.config);
+    if (exposed) io.err(`dayi agent calibrate: warning: ${exposed}\n`);
   }
   const unitHint = unitForChoice(values.signal ?? config?.instruments[0]?.state?.signal ?? 'power_w');
   const choices: Partial<Record<'runningFrom' | 'poweredFrom', LevelChoice>> = {};
