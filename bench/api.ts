@@ -15,7 +15,7 @@ import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { build } from '../collector/src/app.ts';
-import { addDays, dateOf, dayBounds } from '../collector/src/derive/calendar.ts';
+import { addDays, dateOf, dayBounds } from '../collector/src/derive/pure/calendar.ts';
 import { MIGRATIONS } from '../collector/src/store/migrations.ts';
 import { openDatabase } from '../collector/src/store/sqlite.ts';
 

@@ -4,7 +4,7 @@
  * store then answers from InfluxDB).
  */
 import type { CollectorContext } from './context.ts';
-import { stmt } from './derive/store.ts';
+import { stmt } from './derive/io/store.ts';
 import { createInfluxClient } from './influx/client.ts';
 import { type InfluxExporter, startInfluxExporter } from './influx/index.ts';
 import { CURSORS } from './influx/shipper.ts';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { currentState, isOnline } from '../src/derive/current.ts';
-import { DAY_MS, effectiveIdleDays, idleVerdict, wholeDaysSince } from '../src/derive/idle.ts';
+import { currentState, isOnline } from '../src/derive/pure/current.ts';
+import { DAY_MS, effectiveIdleDays, idleVerdict, wholeDaysSince } from '../src/derive/pure/idle.ts';
 
 const now = Date.parse('2026-11-29T08:00:00Z');
 

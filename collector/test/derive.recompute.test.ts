@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { recomputeDirty } from '../src/derive/recompute.ts';
+import { recomputeDirty } from '../src/derive/io/recompute.ts';
 import { getUsage } from '../src/query/index.ts';
 import { type DeriveDb, openDeriveDb, telemetryEvery } from './helpers/derive-db.ts';
 

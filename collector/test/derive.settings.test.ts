@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseCollectorConfig } from '../src/config.ts';
 import type { CollectorContext } from '../src/context.ts';
-import { ensureDeriveSettings } from '../src/derive/settings.ts';
+import { ensureDeriveSettings } from '../src/derive/io/settings.ts';
 import { getUsage } from '../src/query/index.ts';
 import { type DeriveDb, openDeriveDb, telemetryEvery } from './helpers/derive-db.ts';
 

@@ -5,9 +5,9 @@
 import type { State } from '@dayi/protocols';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { recomputeDirty } from '../src/derive/recompute.ts';
-import { loadLatestRun } from '../src/derive/state-run.ts';
-import { timeline } from '../src/derive/timeline.ts';
+import { recomputeDirty } from '../src/derive/io/recompute.ts';
+import { loadLatestRun } from '../src/derive/io/state-run.ts';
+import { timeline } from '../src/derive/pure/timeline.ts';
 import { getInstrument } from '../src/query/index.ts';
 import { type DeriveDb, type Message, openDeriveDb, telemetryEvery } from './helpers/derive-db.ts';
 

@@ -7,8 +7,8 @@
 import { classifySignal, type SignalThresholds } from '@dayi/protocols';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { Observation } from '../src/derive/timeline.ts';
-import { coverageOf, toHours, usageByDay } from '../src/derive/usage.ts';
+import type { Observation } from '../src/derive/pure/timeline.ts';
+import { coverageOf, toHours, usageByDay } from '../src/derive/pure/usage.ts';
 import {
   kehkokMetrics,
   parseKehkok,

@@ -1,9 +1,9 @@
 import { STATES } from '@dayi/protocols';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { dayBounds } from '../src/derive/calendar.ts';
-import { type Observation, timeline } from '../src/derive/timeline.ts';
-import { coverageOf, sumUsage, toHours, usageByDay } from '../src/derive/usage.ts';
+import { dayBounds } from '../src/derive/pure/calendar.ts';
+import { type Observation, timeline } from '../src/derive/pure/timeline.ts';
+import { coverageOf, sumUsage, toHours, usageByDay } from '../src/derive/pure/usage.ts';
 import { GOLDEN_CASES } from './golden/derive-cases.ts';
 
 const MIN = 60_000;

@@ -10,7 +10,7 @@ import { parseAgentConfig } from '@dayi/agent/config.ts';
 import { type RunningAgent, startAgent } from '@dayi/agent/runtime.ts';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addDays, dateOf } from '../src/derive/calendar.ts';
+import { addDays, dateOf } from '../src/derive/pure/calendar.ts';
 import { fetchMetrics, metricSum } from './helpers/e2e-agent-metrics.ts';
 import {
   AGENT,

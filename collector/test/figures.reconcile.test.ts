@@ -1,7 +1,7 @@
 import { STATES } from '@dayi/protocols';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type Observation, type Segment, timeline } from '../src/derive/timeline.ts';
+import { type Observation, type Segment, timeline } from '../src/derive/pure/timeline.ts';
 import { type BookingSpan, overlapMs, reconcile, union } from '../src/figures/reconcile.ts';
 
 const H = 3_600_000;

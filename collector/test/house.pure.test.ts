@@ -14,12 +14,9 @@ const PURE = [
   ...readdirSync(join(SRC, 'detect'))
     .filter((f) => f.endsWith('.ts'))
     .map((f) => `detect/${f}`),
-  'derive/calendar.ts',
-  'derive/timeline.ts',
-  'derive/usage.ts',
-  'derive/idle.ts',
-  'derive/current.ts',
-  'derive/observation.ts',
+  ...readdirSync(join(SRC, 'derive', 'pure'))
+    .filter((f) => f.endsWith('.ts'))
+    .map((f) => `derive/pure/${f}`),
 ];
 
 /** Node modules that do I/O or keep state outside the call. */
@@ -68,7 +65,7 @@ describe('the pure layer (detect/, derive/ pure modules)', () => {
   });
 
   it('would catch a pure module importing the store (the check itself works)', () => {
-    expect(valueImports("import { stmt } from '../derive/store.ts';")).toEqual(['../derive/store.ts']);
+    expect(valueImports("import { stmt } from '../derive/io/store.ts';")).toEqual(['../derive/io/store.ts']);
     expect(valueImports("import type { CollectorContext } from '../context.ts';")).toEqual([]);
     expect(CLOCK.test('const t = Date.now();')).toBe(true);
   });

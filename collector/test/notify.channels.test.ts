@@ -6,7 +6,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { AlertChange } from '../src/alerts/types.ts';
 import { build } from '../src/app.ts';
 import type { CollectorConfigInput } from '../src/config.ts';
-import { inTransaction } from '../src/derive/store.ts';
+import { inTransaction } from '../src/derive/io/store.ts';
 import { alertChange } from './helpers/alerts.ts';
 import { metricSum } from './helpers/e2e-agent-metrics.ts';
 import { apiConfig, auth, memoryLogger } from './helpers/e2e-api.ts';

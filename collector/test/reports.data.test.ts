@@ -1,7 +1,7 @@
 import type { State } from '@dayi/protocols';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addDays, startOfDate } from '../src/derive/calendar.ts';
+import { addDays, startOfDate } from '../src/derive/pure/calendar.ts';
 import { getUsage, recomputeDirty } from '../src/query/index.ts';
 import { reportPeriod } from '../src/reports/core/period.ts';
 import { buildUptimeReport } from '../src/reports/core/uptime.ts';

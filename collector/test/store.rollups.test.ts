@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { recomputeDirty } from '../src/derive/recompute.ts';
-import { rederive } from '../src/derive/rederive.ts';
+import { recomputeDirty } from '../src/derive/io/recompute.ts';
+import { rederive } from '../src/derive/io/rederive.ts';
 import { type DeriveDb, openDeriveDb, telemetryEvery } from './helpers/derive-db.ts';
 
 /** The monthly rollups (migration 7) must always equal what daily_usage sums to. */

@@ -5,7 +5,7 @@
  */
 import type { DatabaseSync } from 'node:sqlite';
 import type { State, TopicKind, TopicPayloads } from '@dayi/protocols';
-import { stmt } from '../derive/store.ts';
+import { stmt } from '../derive/io/store.ts';
 import type { ArrivalState } from '../detect/arrivals.ts';
 import type { FoldState } from '../detect/fold.ts';
 import type { DayHist } from '../detect/histogram.ts';

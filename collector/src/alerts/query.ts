@@ -1,5 +1,5 @@
 import type { DatabaseSync } from 'node:sqlite';
-import { stmt } from '../derive/store.ts';
+import { stmt } from '../derive/io/store.ts';
 import { type AlertRecord, recordOf } from './store.ts';
 import type { AlertKind, AlertStatus } from './types.ts';
 

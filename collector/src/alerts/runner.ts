@@ -21,8 +21,8 @@
 import { isPowered, type State, type TopicKind, type TopicPayloads } from '@dayi/protocols';
 import { Gauge } from 'prom-client';
 import type { CollectorContext } from '../context.ts';
-import { addDays, dateOf, startOfDate } from '../derive/calendar.ts';
-import { inTransaction, stmt } from '../derive/store.ts';
+import { inTransaction, stmt } from '../derive/io/store.ts';
+import { addDays, dateOf, startOfDate } from '../derive/pure/calendar.ts';
 import {
   type Arrival,
   type ArrivalEnv,

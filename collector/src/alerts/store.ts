@@ -20,7 +20,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { DatabaseSync } from 'node:sqlite';
-import { inTransaction, stmt } from '../derive/store.ts';
+import { inTransaction, stmt } from '../derive/io/store.ts';
 import type { Finding } from '../detect/types.ts';
 import {
   ALERT_SEVERITIES,

@@ -6,7 +6,7 @@ import { AlertCursorError, listAlerts } from '../alerts/query.ts';
 import { ALERT_ID_PATTERN, type AlertRecord, AlertStateError } from '../alerts/store.ts';
 import { ALERT_KINDS, ALERT_STATUSES } from '../alerts/types.ts';
 import type { CollectorContext } from '../context.ts';
-import { addDays, isDate, isoWithOffset, startOfDate } from '../derive/calendar.ts';
+import { addDays, isDate, isoWithOffset, startOfDate } from '../derive/pure/calendar.ts';
 import { instrumentExists } from '../query/index.ts';
 import { readRegistryRow } from '../query/registry.ts';
 import type { ApiPrincipal, Keyring } from './auth.ts';

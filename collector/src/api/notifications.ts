@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { CollectorContext } from '../context.ts';
-import { isoWithOffset } from '../derive/calendar.ts';
+import { isoWithOffset } from '../derive/pure/calendar.ts';
 import {
   DELIVERY_STATUSES,
   type DeliveryRow,

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { CollectorContext } from '../context.ts';
-import { isoWithOffset } from '../derive/calendar.ts';
+import { isoWithOffset } from '../derive/pure/calendar.ts';
 import { LANGS, type Lang } from '../reports/core/uptime.ts';
 import { makeUptimeReport, REPORT_FORMATS, ReportError } from '../reports/index.ts';
 import { findIssued } from '../reports/issued.ts';

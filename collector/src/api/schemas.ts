@@ -2,7 +2,7 @@ import { INSTRUMENT_ID_PATTERN, inputLinkSchema, instrumentId, STATES } from '@d
 import { z } from 'zod';
 import { anomalySchema } from '../alerts/config.ts';
 import { instrumentSchema, storedThresholdsSchema } from '../config.ts';
-import { isDate } from '../derive/calendar.ts';
+import { isDate } from '../derive/pure/calendar.ts';
 import { MAX_PAGE_LIMIT, MAX_USAGE_DAYS } from '../query/index.ts';
 import { ERROR_CODES } from './errors.ts';
 import { influxHealthSchema } from './influx-health.ts';

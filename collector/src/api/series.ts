@@ -7,7 +7,7 @@ import { METRIC_NAME_PATTERN, parseDuration } from '@dayi/protocols';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { CollectorContext } from '../context.ts';
-import { isoWithOffset } from '../derive/calendar.ts';
+import { isoWithOffset } from '../derive/pure/calendar.ts';
 import { instrumentExists } from '../query/registry.ts';
 import { MAX_SERIES_BUCKETS, MIN_SERIES_EVERY_MS, SeriesUnavailableError } from '../series/types.ts';
 import { ApiError } from './errors.ts';

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { CollectorContext } from '../context.ts';
-import { isDate } from '../derive/calendar.ts';
+import { isDate } from '../derive/pure/calendar.ts';
 import {
   GROUP_BY,
   getIdleTrend,

@@ -8,7 +8,7 @@ import mqtt from 'mqtt';
 import { pino } from 'pino';
 import { build } from '../app.ts';
 import type { CollectorConfigInput } from '../config.ts';
-import { addDays, dateOf } from '../derive/calendar.ts';
+import { addDays, dateOf } from '../derive/pure/calendar.ts';
 import { DEMO_FLEET, thresholdsFor } from './fleet.ts';
 import { HISTORY_SEQ_BASE, historyOf, seedOf } from './history.ts';
 import {

@@ -1,4 +1,4 @@
-import { addDays, dateOf } from '../derive/calendar.ts';
+import { addDays, dateOf } from '../derive/pure/calendar.ts';
 import { addSample, type DayHist, type DayHistograms, type LearnedBands, learnBands } from './histogram.ts';
 import { initLevelShift, type LevelShiftState, levelShiftOnSample } from './level-shift.ts';
 import { closeLongRun, initLongRun, type LongRunState, longRunOnSegment } from './long-run.ts';

@@ -21,7 +21,7 @@ export interface DetectMessage<K extends TopicKind = TopicKind> {
   payload: TopicPayloads[K];
   ts: number;
   receivedAt: number;
-  /** The observation the message gave (derive/observation.ts), or null. */
+  /** The observation the message gave (derive/pure/observation.ts), or null. */
   state: State | null;
 }
 

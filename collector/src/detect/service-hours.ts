@@ -1,4 +1,4 @@
-import { addDays, dateOf, startOfDate, tzOffsetMs } from '../derive/calendar.ts';
+import { addDays, dateOf, startOfDate, tzOffsetMs } from '../derive/pure/calendar.ts';
 import { type Interval, MINUTE_MS } from './types.ts';
 
 /**

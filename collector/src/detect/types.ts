@@ -81,7 +81,7 @@ export interface Sample {
   value: number | null;
 }
 
-/** A stretch of one state between observations (derive/timeline.ts's rule), [start, end). */
+/** A stretch of one state between observations (derive/pure/timeline.ts's rule), [start, end). */
 export interface Segment {
   start: number;
   end: number;

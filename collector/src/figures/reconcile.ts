@@ -1,4 +1,4 @@
-import type { Segment } from '../derive/timeline.ts';
+import type { Segment } from '../derive/pure/timeline.ts';
 
 /**
  * Booked against actual hours (对外服务机时 included), a pure function of the bookings and the

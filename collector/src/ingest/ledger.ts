@@ -2,9 +2,9 @@ import { createHash } from 'node:crypto';
 import type { DatabaseSync } from 'node:sqlite';
 import { isPowered, type State, type Status, type TopicPayloads } from '@dayi/protocols';
 import { type CollectorConfig, storedThresholdsSchema, type Thresholds } from '../config.ts';
-import { dateOf, datesBetween, dayBounds } from '../derive/calendar.ts';
-import { observationOf } from '../derive/observation.ts';
-import { dirtyMarksCleared } from '../derive/recompute.ts';
+import { dirtyMarksCleared } from '../derive/io/recompute.ts';
+import { dateOf, datesBetween, dayBounds } from '../derive/pure/calendar.ts';
+import { observationOf } from '../derive/pure/observation.ts';
 import type { CommittedMessage, IncomingMessage, IngestOutcome } from './types.ts';
 import type { Validated } from './validate.ts';
 

@@ -5,8 +5,8 @@
 import { instrumentId } from '@dayi/protocols';
 import { z } from 'zod';
 import type { CollectorContext } from '../context.ts';
-import { isoWithOffset } from '../derive/calendar.ts';
-import { inTransaction, stmt } from '../derive/store.ts';
+import { inTransaction, stmt } from '../derive/io/store.ts';
+import { isoWithOffset } from '../derive/pure/calendar.ts';
 import { instrumentExists } from './registry.ts';
 
 /** Longest booking accepted; also how far back a period's query looks for bookings reaching into it. */

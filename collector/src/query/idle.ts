@@ -1,8 +1,8 @@
 import type { CollectorContext } from '../context.ts';
-import { dateOf, datesBetween, dayBounds, isoWithOffset } from '../derive/calendar.ts';
-import { DAY_MS, effectiveIdleDays, idleReason, idleVerdict } from '../derive/idle.ts';
-import { stmt } from '../derive/store.ts';
-import { coverageOf, sumUsage } from '../derive/usage.ts';
+import { stmt } from '../derive/io/store.ts';
+import { dateOf, datesBetween, dayBounds, isoWithOffset } from '../derive/pure/calendar.ts';
+import { DAY_MS, effectiveIdleDays, idleReason, idleVerdict } from '../derive/pure/idle.ts';
+import { coverageOf, sumUsage } from '../derive/pure/usage.ts';
 import { QueryError } from './errors.ts';
 import { usageOfDates } from './usage.ts';
 

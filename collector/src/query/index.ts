@@ -1,7 +1,7 @@
 /** The collector's read side and registry writes, as the REST API and the CLI call them. */
-export { type RecomputeOptions, recomputeDirty } from '../derive/recompute.ts';
-export { type RederiveResult, rederive } from '../derive/rederive.ts';
-export { type DeriveSettingsCheck, ensureDeriveSettings } from '../derive/settings.ts';
+export { type RecomputeOptions, recomputeDirty } from '../derive/io/recompute.ts';
+export { type RederiveResult, rederive } from '../derive/io/rederive.ts';
+export { type DeriveSettingsCheck, ensureDeriveSettings } from '../derive/io/settings.ts';
 export { isQueryError, QueryError, type QueryErrorCode } from './errors.ts';
 export { getIdle, type IdleAnswer } from './idle.ts';
 export {

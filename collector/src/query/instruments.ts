@@ -3,10 +3,10 @@ import { type DerivedState, type InputLink, isInstrumentId } from '@dayi/protoco
 import { type AnomalyInput, parseAnomalyText } from '../alerts/anomaly-text.ts';
 import type { Thresholds } from '../config.ts';
 import type { CollectorContext } from '../context.ts';
-import { isoWithOffset } from '../derive/calendar.ts';
-import { currentState, isOnline } from '../derive/current.ts';
-import { loadLatestRun } from '../derive/state-run.ts';
-import { stmt } from '../derive/store.ts';
+import { loadLatestRun } from '../derive/io/state-run.ts';
+import { stmt } from '../derive/io/store.ts';
+import { isoWithOffset } from '../derive/pure/calendar.ts';
+import { currentState, isOnline } from '../derive/pure/current.ts';
 import { QueryError } from './errors.ts';
 import { parseThresholdsText, type RegistryRow, readRegistryRow } from './registry.ts';
 

@@ -5,9 +5,9 @@
  * (`usage_month`, `usage_month_cum`), so a year over 16,000 instruments is not 5.8 million rows.
  */
 import type { CollectorContext } from '../context.ts';
-import { datesBetween, dayBounds, isDate } from '../derive/calendar.ts';
-import { computeDays, lastFinalDate, recomputeDirty } from '../derive/recompute.ts';
-import { stmt } from '../derive/store.ts';
+import { computeDays, lastFinalDate, recomputeDirty } from '../derive/io/recompute.ts';
+import { stmt } from '../derive/io/store.ts';
+import { datesBetween, dayBounds, isDate } from '../derive/pure/calendar.ts';
 import { QueryError } from './errors.ts';
 import { MAX_USAGE_DAYS } from './usage.ts';
 

@@ -4,10 +4,10 @@
  * time); the period's total running time is exactly `/usage`'s.
  */
 import type { CollectorContext } from '../context.ts';
-import { isoWithOffset } from '../derive/calendar.ts';
-import { loadObservations, stmt } from '../derive/store.ts';
-import { type Segment, timeline } from '../derive/timeline.ts';
-import { coverageOf, toHours } from '../derive/usage.ts';
+import { loadObservations, stmt } from '../derive/io/store.ts';
+import { isoWithOffset } from '../derive/pure/calendar.ts';
+import { type Segment, timeline } from '../derive/pure/timeline.ts';
+import { coverageOf, toHours } from '../derive/pure/usage.ts';
 import { type Reconciliation, reconcile, union } from '../figures/reconcile.ts';
 import { bookingsOverlapping, MAX_BOOKING_MS, type StoredBooking } from './bookings.ts';
 import { QueryError } from './errors.ts';

@@ -16,8 +16,8 @@ import {
   type Thresholds,
 } from '../config.ts';
 import type { CollectorContext } from '../context.ts';
-import { rederive } from '../derive/rederive.ts';
-import { inTransaction, stmt } from '../derive/store.ts';
+import { rederive } from '../derive/io/rederive.ts';
+import { inTransaction, stmt } from '../derive/io/store.ts';
 import { QueryError } from './errors.ts';
 
 export interface RegistryRow {

@@ -1,8 +1,8 @@
 import type { CollectorContext } from '../context.ts';
-import { datesBetween, dayBounds, isDate } from '../derive/calendar.ts';
-import { computeDays, isFinal, recomputeDirty } from '../derive/recompute.ts';
-import { readDailyUsage } from '../derive/store.ts';
-import { coverageOf, type DayUsage, sumUsage, toHours } from '../derive/usage.ts';
+import { computeDays, isFinal, recomputeDirty } from '../derive/io/recompute.ts';
+import { readDailyUsage } from '../derive/io/store.ts';
+import { datesBetween, dayBounds, isDate } from '../derive/pure/calendar.ts';
+import { coverageOf, type DayUsage, sumUsage, toHours } from '../derive/pure/usage.ts';
 import { notInRegistry, QueryError } from './errors.ts';
 import { instrumentExists } from './registry.ts';
 

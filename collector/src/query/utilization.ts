@@ -4,11 +4,11 @@
  * those of `/v1/instruments/{id}/usage` for the same period (query/period.ts).
  */
 import type { CollectorContext } from '../context.ts';
-import { addDays, dateOf, isDate } from '../derive/calendar.ts';
-import { effectiveIdleDays, idleVerdict } from '../derive/idle.ts';
-import { lastFinalDate, recomputeDirty } from '../derive/recompute.ts';
-import { stmt } from '../derive/store.ts';
-import { coverageOf, toHours } from '../derive/usage.ts';
+import { lastFinalDate, recomputeDirty } from '../derive/io/recompute.ts';
+import { stmt } from '../derive/io/store.ts';
+import { addDays, dateOf, isDate } from '../derive/pure/calendar.ts';
+import { effectiveIdleDays, idleVerdict } from '../derive/pure/idle.ts';
+import { coverageOf, toHours } from '../derive/pure/usage.ts';
 import {
   idleTrend,
   type TrendInstrument,

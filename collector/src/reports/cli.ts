@@ -8,7 +8,7 @@ import { createHash, type KeyObject } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { isDate } from '../derive/calendar.ts';
+import { isDate } from '../derive/pure/calendar.ts';
 import {
   parseSignatureDocument,
   publicKeyFromPem,

@@ -5,9 +5,9 @@
  * Totals stay in exact ms; rounding happens once, in core/uptime.ts.
  */
 import type { CollectorContext } from '../context.ts';
-import { dayBounds } from '../derive/calendar.ts';
-import { computeDays, lastFinalDate, recomputeDirty } from '../derive/recompute.ts';
-import { loadObservations, stmt } from '../derive/store.ts';
+import { computeDays, lastFinalDate, recomputeDirty } from '../derive/io/recompute.ts';
+import { loadObservations, stmt } from '../derive/io/store.ts';
+import { dayBounds } from '../derive/pure/calendar.ts';
 import type { PeriodDay, ReportPeriod } from './core/period.ts';
 import type { InstrumentFacts } from './core/uptime.ts';
 

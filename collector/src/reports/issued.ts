@@ -4,7 +4,7 @@
  * digest, and tells an auditor whether this collector issued a given file at all.
  */
 import type { DatabaseSync } from 'node:sqlite';
-import { stmt } from '../derive/store.ts';
+import { stmt } from '../derive/io/store.ts';
 import { SIGNATURE_ALGORITHM, SIGNATURE_FORMAT, type SignatureDocument } from './core/signature.ts';
 
 export interface IssuedReport {

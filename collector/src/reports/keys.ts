@@ -9,7 +9,7 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject 
 import { chmodSync, existsSync, statSync } from 'node:fs';
 import type { DatabaseSync } from 'node:sqlite';
 import type { CollectorContext } from '../context.ts';
-import { inTransaction, stmt } from '../derive/store.ts';
+import { inTransaction, stmt } from '../derive/io/store.ts';
 import { keyFingerprint, SIGNATURE_ALGORITHM } from './core/signature.ts';
 
 export interface PublicKeyInfo {

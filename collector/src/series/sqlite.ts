@@ -8,7 +8,7 @@
  */
 import type { DatabaseSync } from 'node:sqlite';
 import type { CollectorContext } from '../context.ts';
-import { inTransaction, stmt } from '../derive/store.ts';
+import { inTransaction, stmt } from '../derive/io/store.ts';
 import type { SeriesBucket, SeriesQuery, SeriesStore } from './types.ts';
 
 export const SERIES_CURSOR = 'series.sqlite';

@@ -117,7 +117,7 @@ CREATE TABLE dirty_days (
 ALTER TABLE daily_usage ADD COLUMN tail_state TEXT;
 ALTER TABLE daily_usage ADD COLUMN tail_start INTEGER;
 -- The config values the derived tables were computed with (timezone, offlineAfter): when they
--- change, everything derived is rebuilt from the ledger at start (derive/settings.ts).
+-- change, everything derived is rebuilt from the ledger at start (derive/io/settings.ts).
 CREATE TABLE derive_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 `,
   },

@@ -4,7 +4,7 @@
  * Expected figures are exact (minutes), not rounded: `usageByDay` works in ms.
  */
 import type { State } from '@dayi/protocols';
-import type { Observation } from '../../src/derive/timeline.ts';
+import type { Observation } from '../../src/derive/pure/timeline.ts';
 
 export interface GoldenDay {
   date: string;

@@ -1,6 +1,6 @@
 import { DatabaseSync } from 'node:sqlite';
 import { classifySignal } from '@dayi/protocols';
-import { addDays, dateOf, startOfDate } from '../../src/derive/calendar.ts';
+import { addDays, dateOf, startOfDate } from '../../src/derive/pure/calendar.ts';
 import { getJson, MANAGER_KEY } from './e2e-collector.ts';
 import type { Message } from './e2e-mqtt.ts';
 

@@ -1,5 +1,5 @@
 import { classifySignal, type State, type TopicKind, type TopicPayloads } from '@dayi/protocols';
-import { startOfDate } from '../../src/derive/calendar.ts';
+import { startOfDate } from '../../src/derive/pure/calendar.ts';
 import type { DetectMessage } from '../../src/detect/index.ts';
 import type { AnomalyConfig } from '../../src/detect/settings.ts';
 import { detectSettings, resolveAnomaly } from '../../src/detect/settings.ts';

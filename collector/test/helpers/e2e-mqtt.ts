@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import type { State } from '@dayi/protocols';
 import mqtt, { type MqttClient } from 'mqtt';
-import { startOfDate } from '../../src/derive/calendar.ts';
+import { startOfDate } from '../../src/derive/pure/calendar.ts';
 
 /** Independent MQTT clients (mqtt.js and mosquitto_pub), publishing SPEC payloads as an agent would. */
 

@@ -9,7 +9,7 @@ import { createInterface } from 'node:readline';
 import type { AlertChange } from '../../src/alerts/types.ts';
 import { build } from '../../src/app.ts';
 import type { CollectorConfigInput } from '../../src/config.ts';
-import { inTransaction } from '../../src/derive/store.ts';
+import { inTransaction } from '../../src/derive/io/store.ts';
 
 const config = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as CollectorConfigInput;
 const app = await build(config, { logger: false });

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { tzOffsetMs } from '../../src/derive/calendar.ts';
+import { tzOffsetMs } from '../../src/derive/pure/calendar.ts';
 
 export const TRACES_DIR = process.env.DAYI_TRACES_DIR ?? '/work/shared/data/traces';
 

@@ -5,7 +5,7 @@
  * time; an older one is skipped. `notify_digest_runs` keeps a restart from sending one twice.
  */
 import type { CollectorContext } from '../../context.ts';
-import { inTransaction, stmt } from '../../derive/store.ts';
+import { inTransaction, stmt } from '../../derive/io/store.ts';
 import { getIdle } from '../../query/idle.ts';
 import type { NotifyConfig } from '../pure/config.ts';
 import type { DigestEvent, DigestItem } from '../pure/events.ts';

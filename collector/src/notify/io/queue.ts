@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { DatabaseSync } from 'node:sqlite';
-import { stmt } from '../../derive/store.ts';
+import { stmt } from '../../derive/io/store.ts';
 import type { NotifyEvent } from '../pure/events.ts';
 
 export const DELIVERY_STATUSES = ['pending', 'delivered', 'dead'] as const;

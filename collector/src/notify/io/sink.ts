@@ -5,7 +5,7 @@
  */
 import type { AlertChange } from '../../alerts/types.ts';
 import type { CollectorContext } from '../../context.ts';
-import { stmt } from '../../derive/store.ts';
+import { stmt } from '../../derive/io/store.ts';
 import type { NotifyConfig } from '../pure/config.ts';
 import type { AlertEvent } from '../pure/events.ts';
 import { routeChange } from '../pure/routing.ts';

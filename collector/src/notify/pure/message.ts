@@ -3,7 +3,7 @@
  * locale and time zone always give the same text.
  */
 import type { AlertKind, AlertSeverity, AlertTransition } from '../../alerts/types.ts';
-import { isoWithOffset } from '../../derive/calendar.ts';
+import { isoWithOffset } from '../../derive/pure/calendar.ts';
 import type { Locale } from './config.ts';
 import type { AlertEvent, DigestEvent, NotifyEvent } from './events.ts';
 

@@ -2,7 +2,7 @@
  * From a queued event to what goes on the wire, per channel type: URL, headers and body, signed.
  * Pure: the send time comes in as `now`, so tests (and retries) are reproducible.
  */
-import { isoWithOffset } from '../../derive/calendar.ts';
+import { isoWithOffset } from '../../derive/pure/calendar.ts';
 import type { ChannelConfig } from './config.ts';
 import type { NotifyEvent } from './events.ts';
 import { type Message, plainText, render } from './message.ts';

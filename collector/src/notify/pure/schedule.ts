@@ -1,5 +1,5 @@
 /** When the weekly digest is due, in the collector's time zone. Pure. */
-import { addDays, dateOf, startOfDate, tzOffsetMs } from '../../derive/calendar.ts';
+import { addDays, dateOf, startOfDate, tzOffsetMs } from '../../derive/pure/calendar.ts';
 import { WEEKDAYS } from './config.ts';
 
 /** Local wall time `HH:MM` of `date` in `tz`, as ms UTC (DST-safe: offset taken at that instant). */

@@ -2,7 +2,7 @@
  * The uptime report as tables of typed cells, in one language: what every format (CSV, XLSX, PDF)
  * lays out, so the three carry the same words and the same numbers.
  */
-import { isoWithOffset } from '../../derive/calendar.ts';
+import { isoWithOffset } from '../../derive/pure/calendar.ts';
 import { label, orgText, statusText } from './labels.ts';
 import type { Lang, UptimeReport, UptimeRow, UptimeTotals } from './uptime.ts';
 

@@ -1,4 +1,4 @@
-import { datesBetween, dayBounds } from '../../derive/calendar.ts';
+import { datesBetween, dayBounds } from '../../derive/pure/calendar.ts';
 
 /** One calendar day of a report period, with what `/usage` needs to treat it the same way. */
 export interface PeriodDay {
@@ -7,7 +7,7 @@ export interface PeriodDay {
   end: number;
   /** The day's length clipped to `now`: what `/usage` counts as its span (0 for a future day). */
   spanMs: number;
-  /** A stored day computed at or after this instant is final (derive/recompute.ts `isFinal`). */
+  /** A stored day computed at or after this instant is final (derive/io/recompute.ts `isFinal`). */
   finalAt: number;
 }
 

@@ -3,7 +3,7 @@
  * Pure: it takes the facts the store gave (exact ms) and rounds only at the end, the way `/usage`
  * does, so every hour figure equals what `GET /v1/instruments/{id}/usage` answers for the period.
  */
-import { coverageOf, HOUR_MS, toHours } from '../../derive/usage.ts';
+import { coverageOf, HOUR_MS, toHours } from '../../derive/pure/usage.ts';
 import type { ReportPeriod } from './period.ts';
 
 export const LANGS = ['zh-CN', 'en'] as const;

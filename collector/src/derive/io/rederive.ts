@@ -5,11 +5,11 @@
  * ingest (collector/src/ingest/ledger.ts), so the result equals what incremental ingest built.
  */
 import { isPowered, type State, type Status, type TopicKind, type TopicPayloads } from '@dayi/protocols';
-import type { Thresholds } from '../config.ts';
-import { storedThresholdsSchema } from '../config.ts';
-import type { CollectorContext } from '../context.ts';
-import { dateOf, dayBounds } from './calendar.ts';
-import { observationOf } from './observation.ts';
+import type { Thresholds } from '../../config.ts';
+import { storedThresholdsSchema } from '../../config.ts';
+import type { CollectorContext } from '../../context.ts';
+import { dateOf, dayBounds } from '../pure/calendar.ts';
+import { observationOf } from '../pure/observation.ts';
 import { noteDirtyMarksCleared, recomputeDirty } from './recompute.ts';
 import { inTransaction, stmt } from './store.ts';
 

@@ -8,13 +8,13 @@
  * computing a day live only when it is not stored and final.
  */
 import type { State } from '@dayi/protocols';
-import type { CollectorContext } from '../context.ts';
-import { addDays, dateOf, dayBounds } from './calendar.ts';
-import type { LatestRun } from './current.ts';
+import type { CollectorContext } from '../../context.ts';
+import { addDays, dateOf, dayBounds } from '../pure/calendar.ts';
+import type { LatestRun } from '../pure/current.ts';
+import { timeline } from '../pure/timeline.ts';
+import type { DayTail } from '../pure/usage.ts';
 import { computeDays, isFinal, lastFinalDate, recomputeDirty } from './recompute.ts';
 import { loadObservations, stmt } from './store.ts';
-import { timeline } from './timeline.ts';
-import type { DayTail } from './usage.ts';
 
 export function loadLatestRun(ctx: CollectorContext, instrumentId: string): LatestRun | null {
   const { db } = ctx;

@@ -1,5 +1,5 @@
 import { classifySignal, type State, type TopicKind, type TopicPayloads } from '@dayi/protocols';
-import type { Thresholds } from '../config.ts';
+import type { Thresholds } from '../../config.ts';
 
 /**
  * What one accepted message says about the instrument's state, or null when it says nothing:

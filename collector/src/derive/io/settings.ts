@@ -4,7 +4,7 @@
  * with the data; when the collector starts with other values, everything derived is rebuilt from
  * the ledger so old and new days never mix two definitions.
  */
-import type { CollectorContext } from '../context.ts';
+import type { CollectorContext } from '../../context.ts';
 import { type RederiveResult, rederive } from './rederive.ts';
 import { inTransaction, stmt } from './store.ts';
 

@@ -4,8 +4,8 @@
  */
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { DerivedState, State } from '@dayi/protocols';
-import type { Observation } from './timeline.ts';
-import type { DayTail, DayUsage } from './usage.ts';
+import type { Observation } from '../pure/timeline.ts';
+import type { DayTail, DayUsage } from '../pure/usage.ts';
 
 const statements = new WeakMap<DatabaseSync, Map<string, StatementSync>>();
 

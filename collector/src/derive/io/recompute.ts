@@ -9,10 +9,10 @@
  * mark in place by default and stores it once it is final: a fleet reporting every few seconds
  * then costs the background job nothing until midnight.
  */
-import type { CollectorContext } from '../context.ts';
-import { addDays, dateOf, dayBounds } from './calendar.ts';
+import type { CollectorContext } from '../../context.ts';
+import { addDays, dateOf, dayBounds } from '../pure/calendar.ts';
+import { type DayTail, type DayUsage, dailyFigures } from '../pure/usage.ts';
 import { inTransaction, loadObservations, stmt, writeDailyUsage } from './store.ts';
-import { type DayTail, type DayUsage, dailyFigures } from './usage.ts';
 
 let marksCleared = 0;
 
