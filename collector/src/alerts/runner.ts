@@ -79,6 +79,19 @@ export const SAVE_EVERY_MS = 5000;
 /** How often idle is decided (it changes with days, not seconds). */
 export const IDLE_EVERY_MS = 60_000;
 
+interface SeqRestartRow {
+  id: number;
+  instrument_id: string;
+  kind: string;
+  ts: number;
+  seq: number;
+  epoch: string | null;
+  previous_epoch: string | null;
+  previous_ts: number | null;
+  gap_from: number | null;
+  cause: string;
+}
+
 interface Registered {
   org: string | null;
   idleDays: number | null;
@@ -327,6 +340,7 @@ export function createDetectionRunner(
         if (m.receivedAt > arrivalClock) arrivalClock = m.receivedAt;
       }
       cursor = Math.max(cursor, batch.lastId);
+      seqRestartFindings(findings, touched);
       const caughtUp = !catchingUp && queue.length === 0;
       if (caughtUp) arrivalClock = Math.max(arrivalClock, ctx.now());
 
@@ -566,6 +580,50 @@ export function createDetectionRunner(
     }
   }
 
+  // Seq restarts ingest recorded (issue 9: an agent whose outbox was lost) are data_gap evidence.
+  // They are read by the ledger position of the message that revealed them, so a pass folded
+  // again after a crash or a rederive finds the same ones (a finding reported again changes nothing).
+  const restartIdAt = (position: number) =>
+    Number(
+      (
+        stmt(db, 'SELECT coalesce(max(id), 0) AS id FROM seq_restarts WHERE message_id <= ?').get(
+          position,
+        ) as {
+          id: number;
+        }
+      ).id,
+    );
+  let restartId = restartIdAt(cursor);
+  function seqRestartFindings(out: { instrumentId: string; f: Finding }[], touched: Set<string>): void {
+    const rows = stmt(
+      db,
+      `SELECT id, instrument_id, kind, ts, seq, epoch, previous_epoch, previous_ts, gap_from, cause
+         FROM seq_restarts WHERE id > ? AND message_id <= ? ORDER BY id`,
+    ).all(restartId, cursor) as unknown as SeqRestartRow[];
+    for (const r of rows) {
+      restartId = r.id;
+      if (!isEnabled(registered(r.instrument_id).settings, 'data_gap')) continue;
+      touched.add(r.instrument_id);
+      out.push({
+        instrumentId: r.instrument_id,
+        f: dataGapFinding({
+          at: r.ts,
+          source: 'seq_restart',
+          fromAt: r.gap_from ?? r.previous_ts,
+          toAt: r.ts,
+          detail: {
+            kind: r.kind,
+            seq: r.seq,
+            cause: r.cause,
+            ...(r.epoch !== null ? { epoch: r.epoch } : {}),
+            ...(r.previous_epoch !== null ? { previousEpoch: r.previous_epoch } : {}),
+            ...(r.gap_from !== null ? { gapFrom: r.gap_from } : {}),
+          },
+        }),
+      });
+    }
+  }
+
   function reportDataGap(instrumentId: string, evidence: DataGapEvidence): void {
     const reg = readRegistered(instrumentId);
     if (!isEnabled(reg.settings, 'data_gap')) return;
@@ -622,6 +680,7 @@ export function createDetectionRunner(
     const m = readMeta(db);
     cursor = Number(m.get('cursor') ?? 0);
     arrivalClock = Number(m.get('arrivalClock') ?? 0);
+    restartId = restartIdAt(cursor);
     catchingUp = true;
   }
 
