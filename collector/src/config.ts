@@ -44,7 +44,13 @@ export const thresholdsSchema = z
           `thresholds classify one of ${THRESHOLD_SIGNALS.join(', ')}`,
       })
       .default('power_w'),
-    standby: z.number().min(0),
+    // 0 would make a 0 W reading (unplugged) powered: off could never be reached (as the agent says).
+    standby: z
+      .number()
+      .gt(
+        0,
+        "must be above 0: at 0 an unplugged instrument counts as powered and off is never reached (set it above the meter's noise floor; dayi agent calibrate suggests one)",
+      ),
     idle: z.number().min(0),
     running: z.number().min(0),
   })

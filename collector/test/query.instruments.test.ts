@@ -326,5 +326,13 @@ describe('registry', () => {
       }),
     ).toThrow(/^body\.thresholds: standby 50, idle 10, running 5 do not rise: /);
     expect(() => upsertInstrument(t!.ctx, { id: 'bad id!', quotaHours: 1400 })).toThrow(/^body\.id: /);
+    // standby 0: an unplugged instrument (0 W) would count as powered, and off never be reached
+    expect(() =>
+      upsertInstrument(t!.ctx, {
+        id: 'X',
+        quotaHours: 1400,
+        thresholds: { signal: 'power_w', standby: 0, idle: 10, running: 50 },
+      }),
+    ).toThrow(/^body\.thresholds\.standby: must be above 0: /);
   });
 });
