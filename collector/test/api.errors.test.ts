@@ -4,6 +4,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_CODES } from '../src/api/errors.ts';
 import { auth, buildApi } from './helpers/e2e-api.ts';
 
+/** "where: what was wrong: what to do", or a misspelling with the name that was meant. */
+const VOICE =
+  /^((path|query|body|header)\.[\w.-]+|body|route|store|server): .+(: .+| \(did you mean `[\w.-]+`\?\))$/;
+
 describe('API errors', () => {
   let app: FastifyInstance;
   beforeAll(async () => {
@@ -178,19 +182,51 @@ describe('API errors', () => {
       anonymous('/v1/instruments', { authorization: 'Bearer not-a-configured-key' }),
       app.inject({ method: 'PUT', url: '/v1/instruments/X-1', headers: auth('auditor'), payload: {} }),
       put('/v1/instruments/X-1', ''),
+      // the routes of alerts, bookings, figures, reports, series and notifications speak the same way
+      ...[
+        '/v1/alerts?status=opn',
+        '/v1/alerts?from=yesterday',
+        '/v1/alerts?from=2026-02-01&to=2026-01-01',
+        '/v1/alerts/nope',
+        '/v1/utilization?from=2026-01-01&to=2026-02-01&groupBy=lab',
+        '/v1/utilization?from=2026-13-01&to=2026-02-01',
+        '/v1/purchase-review',
+        '/v1/kpi/idle-trend?from=2026-01-01&to=2025-01-01',
+        '/v1/reports/uptime?from=2026-01-01&to=2026-02-01&format=doc',
+        '/v1/reports/signatures/abc',
+        '/v1/bookings?instrumentId=NOPE-1&from=2026-01-01&to=2026-01-02',
+        '/v1/instruments/X-1/series?metric=power_w&every=0s',
+        '/v1/notifications?status=lost',
+        '/v1/reconciliation?from=2026-01-01',
+      ].map((url) => app.inject({ method: 'GET', url, headers: auth('admin') })),
+      app.inject({ method: 'POST', url: '/v1/alerts/nope/ack', headers: auth('admin'), payload: {} }),
+      app.inject({
+        method: 'POST',
+        url: '/v1/instruments/X-1/reports',
+        headers: auth('admin'),
+        payload: { text: ' ' },
+      }),
+      app.inject({
+        method: 'POST',
+        url: '/v1/notifications/dead-letters/nope/retry',
+        headers: auth('admin'),
+        payload: {},
+      }),
+      app.inject({ method: 'DELETE', url: '/v1/bookings/nope', headers: auth('admin') }),
+      put('/v1/bookings', { not: 'a list' }),
     ]);
+    const unclear: string[] = [];
     for (const res of answers) {
       const { message } = res.json().error as { message: string };
-      // Several problems of one request are joined by "; ", each in the same form.
-      for (const part of message.split(/; (?=(?:path|query|body|header|route|store|server)[.:])/)) {
-        // "what: what to do", or a misspelling with the name that was meant
-        expect(part, message).toMatch(
-          /^((path|query|body|header)\.[\w.-]+|body|route|store|server): .+(: .+| \(did you mean `[\w.-]+`\?\))$/,
-        );
-      }
+      if (
+        !message.split(/; (?=(?:path|query|body|header|route|store|server)[.:])/).every((p) => VOICE.test(p))
+      )
+        unclear.push(message);
       // zod's own wording never reaches a user.
       expect(message).not.toMatch(/Invalid input|Too (big|small)|expected \w+, received|Unrecognized key/);
     }
+    // Several problems of one request are joined by "; ", each in the same form.
+    expect(unclear).toEqual([]);
   });
 
   it('bad requests change nothing', async () => {

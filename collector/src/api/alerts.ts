@@ -7,6 +7,7 @@ import { ALERT_ID_PATTERN, type AlertRecord, AlertStateError } from '../alerts/s
 import { ALERT_KINDS, ALERT_STATUSES } from '../alerts/types.ts';
 import type { CollectorContext } from '../context.ts';
 import { addDays, isDate, isoWithOffset, startOfDate } from '../derive/pure/calendar.ts';
+import { notInRegistry } from '../query/errors.ts';
 import { instrumentExists } from '../query/index.ts';
 import { readRegistryRow } from '../query/registry.ts';
 import type { ApiPrincipal, Keyring } from './auth.ts';
@@ -28,7 +29,15 @@ function wordList<T extends string>(values: readonly [T, ...T[]], what: string) 
   return z
     .union([z.string(), z.array(z.string())])
     .transform((v) => (Array.isArray(v) ? v : [v]).flatMap((s) => s.split(',')).filter((s) => s.length > 0))
-    .pipe(z.array(z.enum(values, { message: `must be ${values.join(', ')} (comma-separated)` })))
+    .superRefine((list, ctx) => {
+      const bad = list.filter((s) => !(values as readonly string[]).includes(s));
+      if (bad.length > 0)
+        ctx.addIssue({
+          code: 'custom',
+          message: `${bad.map((b) => JSON.stringify(b)).join(', ')} not allowed: use ${values.join(', ')} (several comma-separated)`,
+        });
+    })
+    .transform((list) => list as T[])
     .optional()
     .describe(what);
 }
@@ -39,7 +48,7 @@ const instant = z
   .refine(
     (s) => isDate(s) || (/T/.test(s) && /(Z|[+-]\d{2}:\d{2})$/.test(s) && !Number.isNaN(Date.parse(s))),
     {
-      message: 'must be a date YYYY-MM-DD or an ISO 8601 time with offset',
+      message: 'not a date or time: give YYYY-MM-DD or an ISO 8601 time with offset',
     },
   );
 
@@ -73,7 +82,10 @@ export const alertListQuery = z.object({
 });
 
 const alertParams = z.object({
-  id: z.string().regex(ALERT_ID_PATTERN, 'must be an alert id (al- and 20 hex digits)').describe('alert id'),
+  id: z
+    .string()
+    .regex(ALERT_ID_PATTERN, 'not an alert id: give al- and 20 hex digits, as GET /v1/alerts lists them')
+    .describe('alert id'),
 });
 const instrumentParams = z.object({ id: instrumentId.describe('instrument id') });
 
@@ -82,7 +94,7 @@ const noteBody = z
   .optional();
 
 const reportBody = z.strictObject({
-  text: z.string().trim().min(1, 'must not be empty').max(MAX_NOTE).describe('what the user saw'),
+  text: z.string().trim().min(1, 'empty: say what was seen').max(MAX_NOTE).describe('what the user saw'),
   severity: z.enum(SEVERITIES).default('warning'),
 });
 
@@ -164,7 +176,10 @@ export async function alertRoutes(root: FastifyInstance, { ctx, keyring, alerts 
       const from = q.from === undefined ? undefined : instantOf(q.from, 'start', tz);
       const to = q.to === undefined ? undefined : instantOf(q.to, 'end', tz);
       if (from !== undefined && q.to !== undefined && instantOf(q.to, 'start', tz) < from) {
-        throw new ApiError('invalid_query', 'query.to: must not be before from');
+        throw new ApiError(
+          'invalid_query',
+          `query.to: ${q.to} is before from ${q.from}: use a time on or after from`,
+        );
       }
       try {
         const page = listAlerts(ctx.db, {
@@ -273,10 +288,7 @@ export async function alertRoutes(root: FastifyInstance, { ctx, keyring, alerts 
     async (request, reply) => {
       const { id } = request.params;
       if (!instrumentExists(ctx.db, id)) {
-        throw new ApiError(
-          'instrument_not_found',
-          `path.id: no instrument ${JSON.stringify(id)} in the registry`,
-        );
+        throw new ApiError('instrument_not_found', `path.id: ${notInRegistry(id)}`);
       }
       const org = readRegistryRow(ctx.db, id)?.org ?? null;
       const { alert, created } = alerts.store.report(

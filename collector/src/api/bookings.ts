@@ -10,6 +10,7 @@ import {
   MAX_BOOKINGS_PER_BATCH,
   upsertBookings,
 } from '../query/bookings.ts';
+import { notInRegistry } from '../query/errors.ts';
 import { periodOf } from '../query/period.ts';
 import { getOrgReconciliation, getReconciliation } from '../query/reconciliation.ts';
 import { instrumentExists } from '../query/registry.ts';
@@ -162,7 +163,7 @@ export async function bookingRoutes(
       const { instrumentId: id, from, to } = request.query;
       const period = periodOf(ctx, from, to);
       if (!instrumentExists(ctx.db, id)) {
-        throw new ApiError('instrument_not_found', `query.instrumentId: no instrument ${JSON.stringify(id)}`);
+        throw new ApiError('instrument_not_found', `query.instrumentId: ${notInRegistry(id)}`);
       }
       return {
         items: bookingsOverlapping(ctx, id, period.start, period.end).map((b) => bookingJson(ctx, b)),
@@ -186,7 +187,7 @@ export async function bookingRoutes(
       if (!deleteBooking(ctx, request.params.bookingId)) {
         throw new ApiError(
           'booking_not_found',
-          `path.bookingId: no booking ${JSON.stringify(request.params.bookingId)}`,
+          `path.bookingId: no booking ${JSON.stringify(request.params.bookingId)}: check the id with GET /v1/bookings`,
         );
       }
       return reply.status(204).send(null);

@@ -159,7 +159,10 @@ export async function reportRoutes(
         params: z.object({
           sha256: z
             .string()
-            .regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex digits (SHA-256)')
+            .regex(
+              /^[0-9a-fA-F]{64}$/,
+              "not a SHA-256: give the report file's SHA-256 in 64 hex digits (sha256sum FILE)",
+            )
             .describe('hex SHA-256 of the report file'),
         }),
         response: { 200: signatureDocumentSchema, 400: errorResponse, 404: errorResponse, ...denied },

@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { CollectorContext } from '../context.ts';
 import { isoWithOffset } from '../derive/pure/calendar.ts';
+import { notInRegistry } from '../query/errors.ts';
 import { instrumentExists } from '../query/registry.ts';
 import { MAX_SERIES_BUCKETS, MIN_SERIES_EVERY_MS, SeriesUnavailableError } from '../series/types.ts';
 import { ApiError } from './errors.ts';
@@ -50,7 +51,10 @@ export const seriesQuery = z
         } catch {
           // reported below
         }
-        ctx.addIssue({ code: 'custom', message: 'must be a duration of at least 1s, e.g. 10s, 1m, 1h, 1d' });
+        ctx.addIssue({
+          code: 'custom',
+          message: `${JSON.stringify(v)} is not a duration of at least 1s: use e.g. 10s, 1m, 1h, 1d`,
+        });
         return z.NEVER;
       })
       .describe('bucket width (10s, 1m, 1h, 1d); buckets are aligned to the epoch (UTC)'),
@@ -115,10 +119,7 @@ export async function seriesRoutes(root: FastifyInstance, { ctx }: { ctx: Collec
         );
       }
       if (!instrumentExists(ctx.db, id)) {
-        throw new ApiError(
-          'instrument_not_found',
-          `path.id: no instrument ${JSON.stringify(id)} in the registry`,
-        );
+        throw new ApiError('instrument_not_found', `path.id: ${notInRegistry(id)}`);
       }
       const store = ctx.exports?.series;
       if (!store) throw new ApiError('series_unavailable', 'no series store is running');

@@ -186,12 +186,16 @@ export async function utilizationRoutes(
           .superRefine((q, c) => {
             if (!isDate(q.from) || !isDate(q.to)) return;
             if (q.to < q.from)
-              c.addIssue({ code: 'custom', path: ['to'], message: 'must not be before from' });
+              c.addIssue({
+                code: 'custom',
+                path: ['to'],
+                message: `${q.to} is before from ${q.from}: use a date on or after from`,
+              });
             if ((Date.parse(q.to) - Date.parse(q.from)) / 86_400_000 + 1 > MAX_TREND_DAYS) {
               c.addIssue({
                 code: 'custom',
                 path: ['to'],
-                message: `at most ${MAX_TREND_DAYS} days from from`,
+                message: `more than ${MAX_TREND_DAYS} days from from: ask for a shorter period`,
               });
             }
           }),
