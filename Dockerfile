@@ -10,6 +10,7 @@ COPY protocols/package.json protocols/
 # bundler, says so and builds nothing, and the agent runs its sources.
 COPY agent/package.json agent/build.js agent/
 COPY collector/package.json collector/
+COPY demo/package.json demo/
 # The image's Node is 24 already: the `node` npm package (a dev dependency for older hosts) is skipped.
 RUN npm ci --omit=dev --no-audit --no-fund
 
@@ -23,6 +24,7 @@ COPY bin bin
 COPY protocols protocols
 COPY agent agent
 COPY collector collector
+COPY demo demo
 COPY firmware-configs firmware-configs
 # The folders the collector (store) and the agent (outbox) write, owned by the user they run as:
 # a fresh named volume starts as a copy of its mount point in the image, owner included, so

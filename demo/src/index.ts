@@ -6,9 +6,9 @@ import { topicFor } from '@dayi/protocols';
 import type { FastifyInstance } from 'fastify';
 import mqtt from 'mqtt';
 import { pino } from 'pino';
-import { build } from '../app.ts';
-import type { CollectorConfigInput } from '../config.ts';
-import { addDays, dateOf } from '../derive/pure/calendar.ts';
+import { build } from '@dayi/collector/app.ts';
+import type { CollectorConfigInput } from '@dayi/collector/config.ts';
+import { addDays, dateOf } from '@dayi/collector/derive/pure/calendar.ts';
 import { DEMO_FLEET, thresholdsFor } from './fleet.ts';
 import { HISTORY_SEQ_BASE, historyOf, seedOf } from './history.ts';
 import {
