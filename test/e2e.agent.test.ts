@@ -8,9 +8,9 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAgentConfig } from '@dayi/agent/config.ts';
 import { type RunningAgent, startAgent } from '@dayi/agent/runtime.ts';
+import { addDays, dateOf } from '@dayi/collector/derive/pure/calendar.ts';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addDays, dateOf } from '@dayi/collector/derive/pure/calendar.ts';
 import { fetchMetrics, metricSum } from '../collector/test/helpers/e2e-agent-metrics.ts';
 import {
   AGENT,

@@ -147,7 +147,7 @@ describe('the web dashboard in headless Chromium', () => {
 
       // A phone-width screenshot of the instrument page.
       const shot = join(out, 'dashboard.png');
-      await page.evaluate(() => window.scrollTo(0, 0));
+      await page.evaluate('window.scrollTo(0, 0)');
       await page.screenshot({ path: shot, fullPage: false });
       expect(pngSize(shot).width).toBe(375);
       if (process.env.DAYI_SCREENSHOT) copyFileSync(shot, process.env.DAYI_SCREENSHOT);
@@ -155,7 +155,7 @@ describe('the web dashboard in headless Chromium', () => {
       // Switch to English; the choice is kept.
       await page.locator('button.lang').click();
       await expect.poll(() => page.locator('nav a[href="#/alerts"]').textContent()).toBe('Alerts');
-      expect(await page.evaluate(() => document.documentElement.lang)).toBe('en');
+      expect(await page.evaluate('document.documentElement.lang')).toBe('en');
       await page.reload();
       await expect.poll(() => page.locator('nav a[href="#/alerts"]').textContent()).toBe('Alerts');
 

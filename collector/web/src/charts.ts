@@ -42,7 +42,8 @@ export function barsH(bars: Bar[], width: number, label: string, max = 1): SVGEl
     label,
     ...bars.flatMap((b, i) => {
       const y = i * row;
-      const w = Math.max(1, (b.value / top) * (width - 60));
+      // room for the value's text after the longest bar
+      const w = Math.max(1, (b.value / top) * (width - 110));
       return [
         text(0, y + 12, b.label),
         s('rect', { x: 0, y: y + 16, width: w, height: 12, rx: 2, class: 'bar' }),
@@ -70,13 +71,20 @@ export function columns(items: { label: string; value: number }[], width: number
       return [
         s('rect', { x, y: bottom - h, width: step * 0.7, height: Math.max(h, 0.5), class: 'bar' }),
         text(x + step * 0.35, bottom - h - 3, String(it.value), 'middle', 'value'),
-        i % every === 0 ? text(x + step * 0.35, height - 4, it.label, 'middle') : null,
+        i % every === 0
+          ? text(clamp(x + step * 0.35, FONT * 1.6, width - FONT * 1.6), height - 4, it.label, 'middle')
+          : null,
       ].filter((e): e is SVGElement => e !== null);
     }),
   );
 }
 
 const HOUR = 3_600_000;
+
+/** Keeps a centred label inside the chart. */
+function clamp(x: number, lo: number, hi: number): number {
+  return Math.min(hi, Math.max(lo, x));
+}
 
 function timeTicks(from: number, to: number, width: number, left: number, y: number): SVGElement[] {
   const span = to - from;
@@ -85,6 +93,7 @@ function timeTicks(from: number, to: number, width: number, left: number, y: num
   const out: SVGElement[] = [];
   for (let t = Math.ceil(from / step) * step; t < to; t += step) {
     const x = left + ((t - from) / span) * (width - left);
+    if (x < left + FONT * 1.5 || x > width - FONT * 1.5) continue;
     const d = new Date(t);
     out.push(text(x, y, `${String(d.getHours()).padStart(2, '0')}:00`, 'middle'));
   }
@@ -202,7 +211,9 @@ export function dailyBars(
       return [
         s('rect', { x, y: y(d.powered), width: w, height: bottom - y(d.powered), class: 'powered' }),
         s('rect', { x, y: y(d.running), width: w, height: bottom - y(d.running), class: 'running' }),
-        i % every === 0 ? text(x + w / 2, height - 4, d.label, 'middle') : null,
+        i % every === 0
+          ? text(clamp(x + w / 2, left + FONT * 1.4, width - FONT * 1.4), height - 4, d.label, 'middle')
+          : null,
       ].filter((e): e is SVGElement => e !== null);
     }),
   );

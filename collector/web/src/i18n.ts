@@ -6,6 +6,7 @@ export type Lang = 'zh-CN' | 'en';
 
 const en = {
   title: 'dayi: instrument usage',
+  brand: 'dayi',
   'nav.overview': 'Overview',
   'nav.instruments': 'Instruments',
   'nav.alerts': 'Alerts',
@@ -31,6 +32,7 @@ const en = {
   'overview.offline': 'offline',
   'overview.idle90': 'Idle for {days}+ days',
   'overview.neverReported': 'never reported',
+  'overview.idleList': 'idle list',
   'overview.trend': 'Idle {days}+ days, per week',
   'overview.utilisation': 'Utilisation by unit, {from} to {to}',
   'overview.noTrend': 'No complete week yet.',
@@ -127,6 +129,7 @@ export type Key = keyof typeof en;
 
 const zh: Record<Key, string> = {
   title: '大仪运行监测',
+  brand: '大仪运行监测',
   'nav.overview': '总览',
   'nav.instruments': '仪器',
   'nav.alerts': '告警',
@@ -152,6 +155,7 @@ const zh: Record<Key, string> = {
   'overview.offline': '离线',
   'overview.idle90': '闲置 {days} 天以上',
   'overview.neverReported': '未接入',
+  'overview.idleList': '闲置清单',
   'overview.trend': '闲置 {days} 天以上（每周）',
   'overview.utilisation': '各管理单位使用率（{from} 至 {to}）',
   'overview.noTrend': '尚无完整的一周。',

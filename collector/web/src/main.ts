@@ -28,7 +28,7 @@ function header(signedIn: boolean): HTMLElement {
   return h(
     'header',
     { class: 'top' },
-    h('a', { class: 'brand', href: '#/' }, t('title')),
+    h('a', { class: 'brand', href: '#/' }, t('brand')),
     signedIn
       ? h(
           'nav',

@@ -125,7 +125,7 @@ export async function overview(main: HTMLElement): Promise<void> {
             'a',
             { class: 'tile warn', href: '#/idle' },
             h('strong', {}, String(idle.items.length)),
-            h('span', {}, t('overview.idle90', { days })),
+            h('span', {}, `${t('overview.idleList')} →`),
           ),
           tile(idle.neverReported.length, t('overview.neverReported')),
         ),
