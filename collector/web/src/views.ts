@@ -48,6 +48,8 @@ interface IdleList {
 
 const STATES = ['running', 'idle', 'standby', 'off', 'fault', 'unknown'] as const;
 const DAY = 86_400_000;
+/** Rows drawn at once: a province's 16,000 instruments would make a phone crawl; search narrows. */
+const MAX_ROWS = 300;
 
 /** A calendar day `YYYY-MM-DD` in the browser's time zone, `days` from today. */
 export function dateFromToday(days: number): string {
@@ -229,23 +231,27 @@ export async function instruments(main: HTMLElement, params: URLSearchParams): P
         (!cat.value || i.category === cat.value) &&
         (!state.value || i.state === state.value),
     );
-    count.textContent = t('filter.count', { n: shown.length, total: list.length });
+    count.textContent =
+      t('filter.count', { n: shown.length, total: list.length }) +
+      (shown.length > MAX_ROWS ? ` · ${t('filter.first', { n: MAX_ROWS })}` : '');
     replace(
       rows,
-      shown.map((i) =>
-        h(
-          'a',
-          { class: 'row', href: `#/instruments/${encodeURIComponent(i.id)}` },
-          h('span', { class: 'name' }, h('strong', {}, i.name ?? i.id), h('small', {}, i.id)),
-          h('span', { class: 'org' }, i.org ?? '–', i.category ? h('small', {}, i.category) : null),
+      shown
+        .slice(0, MAX_ROWS)
+        .map((i) =>
           h(
-            'span',
-            { class: 'state' },
-            stateBadge(i.state),
-            h('small', {}, i.online ? t('overview.online') : t('overview.offline')),
+            'a',
+            { class: 'row', href: `#/instruments/${encodeURIComponent(i.id)}` },
+            h('span', { class: 'name' }, h('strong', {}, i.name ?? i.id), h('small', {}, i.id)),
+            h('span', { class: 'org' }, i.org ?? '–', i.category ? h('small', {}, i.category) : null),
+            h(
+              'span',
+              { class: 'state' },
+              stateBadge(i.state),
+              h('small', {}, i.online ? t('overview.online') : t('overview.offline')),
+            ),
           ),
         ),
-      ),
     );
     const next = new URLSearchParams();
     if (search.value) next.set('q', search.value);
