@@ -10,7 +10,7 @@
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, chromium, type Page, type Response } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   buildWebInto,
@@ -93,9 +93,30 @@ describe('the web dashboard in headless Chromium', () => {
     context.setDefaultTimeout(20_000);
     const { page, problems } = await watchedPage(context, base);
     try {
-      // The browser's language decides the first view's.
-      await page.goto(`${base}/`);
+      // The browser's language decides the first view's. The first load's assets (what the
+      // browser fetched that is not the API), as sent: compressed, and under 300 KB.
+      const loaded: Response[] = [];
+      const onResponse = (r: Response) => {
+        if (!new URL(r.url()).pathname.startsWith('/v1/')) loaded.push(r);
+      };
+      page.on('response', onResponse);
+      await page.goto(`${base}/`, { waitUntil: 'load' });
       await expect.poll(() => page.locator('h1').textContent()).toBe('登录');
+      page.off('response', onResponse);
+      let wire = 0;
+      for (const r of loaded) {
+        expect(r.status(), r.url()).toBe(200);
+        expect(r.headers()['content-encoding'], r.url()).toBe('br');
+        wire += (await r.request().sizes()).responseBodySize;
+      }
+      expect(loaded.map((r) => new URL(r.url()).pathname)).toEqual(
+        expect.arrayContaining(['/', expect.stringMatching(/\.js$/), expect.stringMatching(/\.css$/)]),
+      );
+      process.stdout.write(
+        `web dashboard first load in Chromium: ${loaded.length} files, ${(wire / 1024).toFixed(1)} KiB as sent\n`,
+      );
+      expect(wire).toBeGreaterThan(0);
+      expect(wire).toBeLessThan(300 * 1024);
       await signIn(page, base, WEB_KEYS.admin);
 
       // Overview: counts by state now, idle, the trend, utilisation by org.
