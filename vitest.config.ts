@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['{protocols,agent,collector,bench}/test/**/*.test.ts', 'test/**/*.test.ts'],
+    include: ['{protocols,agent,collector,demo,bench}/test/**/*.test.ts', 'test/**/*.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     // Integration tests start real servers on free ports; two cores in CI.

@@ -22,7 +22,7 @@ export async function main(argv: string[]): Promise<number> {
     case 'collector':
       return (await import('@dayi/collector/cli.ts')).collectorCommand(rest);
     case 'demo':
-      return (await import('@dayi/collector/cli.ts')).demoCommand(rest);
+      return (await import('@dayi/demo')).runDemo(rest);
     case 'agent':
       return (await import('@dayi/agent/cli.ts')).agentCommand(rest);
     case 'report':

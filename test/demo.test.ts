@@ -37,8 +37,10 @@ describe('dayi demo (npm start)', () => {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
+    let stdout = '';
     child.stdout!.on('data', (b) => {
       out += b;
+      stdout += b;
     });
     child.stderr!.on('data', (b) => {
       out += b;
@@ -54,6 +56,14 @@ describe('dayi demo (npm start)', () => {
     const key = /API key +(\S+)/.exec(out)![1]!;
     const api = /API +(http:\/\/\S+)\/v1\/instruments/.exec(out)![1]!;
     expect(out).toMatch(/API docs +http:\/\/\S+\/docs/);
+    // `npm start` opens on the web page: its URL is the first line printed, and it is served.
+    const page = /^dayi demo: web dashboard (http:\/\/\S+\/) /.exec(stdout.split('\n')[0]!)?.[1];
+    expect(page, stdout).toBe(`${api}/`);
+    expect(out).toContain(`Web page ${api}/`);
+    const html = await fetch(page!);
+    expect(html.status).toBe(200);
+    expect(html.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(await html.text()).toContain('<div id="app">');
     const get = async (path: string) => {
       const r = await fetch(`${api}${path}`, { headers: { authorization: `Bearer ${key}` } });
       expect(r.status, path).toBe(200);

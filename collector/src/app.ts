@@ -31,6 +31,8 @@ export interface BuildOptions {
   notifyAutoStart?: boolean;
   /** The alert sink (notifications) and the bookings provider of out_of_hours. */
   alerts?: AlertsOptions;
+  /** The web dashboard's built files (default collector/web/dist); tests serve a fresh build. */
+  webDist?: string;
 }
 
 /** The background recompute waits until a day has had no new message for this long. */
@@ -188,6 +190,7 @@ export async function build(
       mqttPort: () => started.broker.port,
       registryChanged: (id: string) => started.ingest.invalidate(id),
       alerts,
+      ...(opts.webDist ? { webDist: opts.webDist } : {}),
     });
     await app.ready();
     if (opts.notifyAutoStart !== false) started.notifier.start();

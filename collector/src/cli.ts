@@ -248,9 +248,3 @@ async function runRederive(
     db.close();
   }
 }
-
-/** `dayi demo`: the collector plus a simulated fleet (collector/src/demo/). */
-export async function demoCommand(argv: string[]): Promise<number> {
-  const { runDemo } = await import('./demo/index.ts');
-  return runDemo(argv);
-}

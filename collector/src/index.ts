@@ -1,6 +1,6 @@
 /** The collector's public surface, for `@dayi/collector` (the CLI, the demo, benchmarks, tests). */
 export { type BuildOptions, build, type DayiHandle, LOG_REDACT } from './app.ts';
-export { collectorCommand, demoCommand } from './cli.ts';
+export { collectorCommand } from './cli.ts';
 export {
   type CollectorConfig,
   type CollectorConfigInput,

@@ -6,6 +6,7 @@ import { createKeyring, type Permission } from './auth.ts';
 import { registerDocs } from './docs.ts';
 import { healthRoutes } from './health.ts';
 import { v1Routes } from './v1.ts';
+import { webRoutes } from './web.ts';
 import { jsonSerializerCompiler, zodValidatorCompiler } from './zod.ts';
 
 declare module 'fastify' {
@@ -22,12 +23,14 @@ export interface ApiOptions {
   /** Told after the API changed the registry (ingest caches thresholds). */
   registryChanged: (instrumentId: string) => void;
   alerts: AlertService;
+  /** The web dashboard's built files (default collector/web/dist). */
+  webDist?: string;
 }
 
 /** The REST API as one encapsulated plugin: docs first (they collect routes), then the routes. */
 export async function api(
   app: FastifyInstance,
-  { ctx, mqttPort, registryChanged, alerts }: ApiOptions,
+  { ctx, mqttPort, registryChanged, alerts, webDist }: ApiOptions,
 ): Promise<void> {
   app.setValidatorCompiler(zodValidatorCompiler);
   app.setSerializerCompiler(jsonSerializerCompiler);
@@ -36,4 +39,5 @@ export async function api(
   const keyring = createKeyring(ctx.config.apiKeys);
   await app.register(v1Routes, { prefix: '/v1', ctx, keyring, registryChanged });
   await app.register(alertRoutes, { prefix: '/v1', ctx, keyring, alerts });
+  await app.register(webRoutes, webDist ? { dist: webDist } : {});
 }

@@ -1,6 +1,6 @@
+import type { AnomalyInput } from '@dayi/collector/alerts/config.ts';
+import { addDays, dateOf, startOfDate } from '@dayi/collector/derive/pure/calendar.ts';
 import { classifySignal, type Event, type Telemetry } from '@dayi/protocols';
-import type { AnomalyInput } from '../alerts/config.ts';
-import { addDays, dateOf, startOfDate } from '../derive/pure/calendar.ts';
 import { type DemoInstrument, thresholdsFor } from './fleet.ts';
 
 /**

@@ -2,13 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { build } from '@dayi/collector/app.ts';
+import type { CollectorConfigInput } from '@dayi/collector/config.ts';
+import { addDays, dateOf } from '@dayi/collector/derive/pure/calendar.ts';
 import { topicFor } from '@dayi/protocols';
 import type { FastifyInstance } from 'fastify';
 import mqtt from 'mqtt';
 import { pino } from 'pino';
-import { build } from '../app.ts';
-import type { CollectorConfigInput } from '../config.ts';
-import { addDays, dateOf } from '../derive/pure/calendar.ts';
 import { DEMO_FLEET, thresholdsFor } from './fleet.ts';
 import { HISTORY_SEQ_BASE, historyOf, seedOf } from './history.ts';
 import {
@@ -27,9 +27,9 @@ office-hours use with a lunch break, overnight runs, one instrument idle for fou
 backfilled over MQTT), one registered instrument that never reports. The history holds incidents
 that raise alerts of every kind: anomalies (late use, a power draw out of band, a fault, a frozen
 meter, cycling, a long run, a worn pump, lost data, a clock ahead), an agent that crashes (offline),
-the idle instrument, and a user's report. Prints the API URL, the docs URL and an API key. The
-first run backfills --days of history; later runs reuse the store in --data.
-A port in use is replaced by a free one. Stop with Ctrl-C.
+the idle instrument, and a user's report. Prints the web page's URL first, then the API key to
+sign in with, the API and docs URLs. The first run backfills --days of history; later runs reuse
+the store in --data. A port in use is replaced by a free one. Stop with Ctrl-C.
 `;
 
 const TIMEZONE = 'Asia/Shanghai';
@@ -258,6 +258,10 @@ export async function runDemo(argv: string[]): Promise<number> {
   const secrets = secretsIn(dir);
   const { app, httpPort, mqttPort } = await startCollector(dir, secrets, nums.port, nums.mqttPort);
 
+  const base = `http://127.0.0.1:${httpPort}`;
+  // The page first: it is served from now on, and fills in as the history arrives.
+  process.stdout.write(`dayi demo: web dashboard ${base}/ (sign in with the key printed below)\n`);
+
   const firstRun = !hasHistory(app);
   if (firstRun) {
     process.stdout.write(`Backfilling ${nums.days} days of history for the fleet over MQTT…\n`);
@@ -278,18 +282,18 @@ export async function runDemo(argv: string[]): Promise<number> {
   app.dayi.alerts.runner.drain();
   const agents = await startAgents(dir, secrets, mqttPort);
 
-  const base = `http://127.0.0.1:${httpPort}`;
   const today = dateOf(Date.now(), TIMEZONE);
   const from = addDays(today, -nums.days);
   process.stdout.write(
     [
       '',
       `dayi demo: ${DEMO_FLEET.length} instruments (${DEMO_FLEET.length - 2} simulated live, 1 whose agent crashed, 1 never reports)`,
+      `  Web page ${base}/`,
+      `  API key  ${secrets.apiKey}   (role admin; sign in with it; stored in ${join(dir, 'demo-secrets.json')})`,
       `  API      ${base}/v1/instruments`,
       `  API docs ${base}/docs`,
       `  metrics  ${base}/metrics`,
       `  MQTT     mqtt://127.0.0.1:${mqttPort} (user demo-agent)`,
-      `  API key  ${secrets.apiKey}   (role admin; stored in ${join(dir, 'demo-secrets.json')})`,
       '',
       'Try:',
       `  curl -H "Authorization: Bearer ${secrets.apiKey}" ${base}/v1/instruments`,

@@ -8,10 +8,10 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAgentConfig } from '@dayi/agent/config.ts';
 import { type RunningAgent, startAgent } from '@dayi/agent/runtime.ts';
+import { addDays, dateOf } from '@dayi/collector/derive/pure/calendar.ts';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addDays, dateOf } from '../src/derive/pure/calendar.ts';
-import { fetchMetrics, metricSum } from './helpers/e2e-agent-metrics.ts';
+import { fetchMetrics, metricSum } from '../collector/test/helpers/e2e-agent-metrics.ts';
 import {
   AGENT,
   e2eConfig,
@@ -20,7 +20,7 @@ import {
   startInProcess,
   tempDir,
   waitFor,
-} from './helpers/e2e-collector.ts';
+} from '../collector/test/helpers/e2e-collector.ts';
 
 const MINE = 'LAB-XRD-0001';
 /** Registered in the collector, but to another agent: this agent may not publish for it. */
