@@ -139,6 +139,8 @@ export const collectorConfigSchema = z
           name: z.string().min(1),
           key: z.string().min(16, 'API keys need at least 16 characters'),
           role: z.enum(ROLES),
+          /** Confines the key to this org's instruments on every route (api/scope.ts). */
+          org: text(200).optional(),
         }),
       )
       .default([]),

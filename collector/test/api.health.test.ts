@@ -44,6 +44,7 @@ describe('/healthz, /metrics, /openapi.json, /docs', () => {
         '/metrics',
         '/v1/idle',
         '/v1/instruments',
+        '/v1/instruments/import',
         '/v1/instruments/{id}',
         '/v1/instruments/{id}/usage',
         '/v1/instruments/{id}/series',
