@@ -41,7 +41,7 @@ const NOBODY: ReadonlySet<string> = new Set();
  */
 export async function startBroker(ctx: CollectorContext, ingest: Ingest): Promise<Broker> {
   const { config, metrics, log } = ctx;
-  const authenticator = await createAuthenticator(config.agents);
+  const authenticator = await createAuthenticator(config.agents, ctx.db);
   const agents = new WeakMap<Client, Agent>();
   const emptyIdWithSession = new WeakSet<Client>();
   // An empty client id with clean session: Aedes makes one up, which the broker puts under the agent.

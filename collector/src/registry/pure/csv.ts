@@ -76,13 +76,13 @@ export function parseCsv(text: string, delimiter: string = sniffDelimiter(text))
           i++;
           break;
         }
-        if (c === '\r' || c === '\n') {
-          if (c === '\r' && text[i + 1] === '\n') {
-            field += '\r';
-            i++;
-          }
+        if (c === '\r' && text[i + 1] === '\n') {
+          field += '\r\n';
+          i += 2;
           line++;
+          continue;
         }
+        if (c === '\r' || c === '\n') line++;
         field += c;
         i++;
       }
