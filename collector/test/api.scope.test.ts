@@ -43,6 +43,8 @@ describe('org scoping on every /v1 route', () => {
   const deliveryOf: Record<Side, number> = { A: 0, B: 0 };
   let bookingSeq = 0;
   const bookingOf: Record<Side, string> = { A: '', B: '' };
+  let agentSeq = 0;
+  const agentToDelete: Record<Side, string> = { A: '', B: '' };
 
   const asAdmin = (opts: InjectOptions) =>
     app.inject({ ...opts, headers: { ...opts.headers, authorization: `Bearer ${ADMIN}` } });
@@ -214,6 +216,36 @@ describe('org scoping on every /v1 route', () => {
       kind: 'owned',
       request: (s) => get(`/v1/reports/signatures/${reportSha[s]}`),
     },
+    'POST /v1/agents': {
+      permission: 'agents:register',
+      kind: 'instrument',
+      request: (s) => ({ method: 'POST', url: '/v1/agents', payload: { instruments: [INSTRUMENT[s]] } }),
+    },
+    'GET /v1/agents': {
+      permission: 'agents:register',
+      kind: 'filtered',
+      request: (s, o) => q('/v1/agents', s, o),
+    },
+    'POST /v1/agents/{username}/rotate': {
+      permission: 'agents:register',
+      kind: 'owned',
+      request: (s) => ({ method: 'POST', url: `/v1/agents/agent-${s}/rotate` }),
+    },
+    'DELETE /v1/agents/{username}': {
+      permission: 'agents:register',
+      kind: 'owned',
+      prepare: async (s) => {
+        const name = `gone-${s}-${++agentSeq}`;
+        const res = await asAdmin({
+          method: 'POST',
+          url: '/v1/agents',
+          payload: { instruments: [INSTRUMENT[s]], username: name },
+        });
+        expect(res.statusCode).toBe(201);
+        agentToDelete[s] = name;
+      },
+      request: (s) => ({ method: 'DELETE', url: `/v1/agents/${agentToDelete[s]}` }),
+    },
     'GET /v1/reports/public-key': {
       permission: 'read',
       kind: 'none',
@@ -276,6 +308,13 @@ describe('org scoping on every /v1 route', () => {
         )
         .run(`k-${side}`, alertOf[side], INSTRUMENT[side], ORG[side], NOW, NOW);
       deliveryOf[side] = Number(ins.lastInsertRowid);
+      const agent = await asAdmin({
+        method: 'POST',
+        url: '/v1/agents',
+        payload: { instruments: [INSTRUMENT[side]], username: `agent-${side}` },
+      });
+      expect(agent.statusCode).toBe(201);
+      expect(agent.json().org).toBe(ORG[side]);
     }
   });
   afterAll(async () => {

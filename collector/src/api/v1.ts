@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { CollectorContext } from '../context.ts';
 import { notInRegistry } from '../query/errors.ts';
 import { getIdle, getInstrument, getUsage, listInstruments, upsertInstrument } from '../query/index.ts';
+import { agentRoutes } from './agents.ts';
 import type { Keyring } from './auth.ts';
 import { bookingRoutes } from './bookings.ts';
 import { ApiError } from './errors.ts';
@@ -48,6 +49,7 @@ export async function v1Routes(
   await app.register(utilizationRoutes, { ctx });
   await app.register(notificationRoutes, { ctx });
   await app.register(importRoutes, { ctx, registryChanged });
+  await app.register(agentRoutes, { ctx });
 
   app.get(
     '/instruments',
