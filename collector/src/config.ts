@@ -4,9 +4,11 @@ import { ALERTS_DEFAULTS, alertsConfigSchema, anomalySchema } from './alerts/con
 import {
   agentUsername,
   connectThrottleSchema,
+  corsSchema,
   httpTlsSchema,
   maxClockSkew,
   mqttTlsSchema,
+  rateLimitSchema,
   rejectedRetentionSchema,
   rejectLimitsSchema,
 } from './config-security.ts';
@@ -95,7 +97,13 @@ const hostPort = (port: number) =>
 
 export const collectorConfigSchema = z
   .strictObject({
-    http: hostPort(8080).extend({ tls: httpTlsSchema.optional() }).prefault({}),
+    http: hostPort(8080)
+      .extend({
+        tls: httpTlsSchema.optional(),
+        rateLimit: rateLimitSchema.prefault({}),
+        cors: corsSchema.prefault({}),
+      })
+      .prefault({}),
     mqtt: hostPort(1883)
       .extend({
         tls: mqttTlsSchema.optional(),

@@ -5,6 +5,7 @@ import { alertRoutes } from './alerts.ts';
 import { createKeyring, type Permission } from './auth.ts';
 import { registerDocs } from './docs.ts';
 import { healthRoutes } from './health.ts';
+import { registerLimits } from './limits.ts';
 import type { OrgScope } from './scope.ts';
 import { v1Routes } from './v1.ts';
 import { jsonSerializerCompiler, zodValidatorCompiler } from './zod.ts';
@@ -37,6 +38,7 @@ export async function api(
   await registerDocs(app);
   await app.register(healthRoutes, { ctx, mqttPort });
   const keyring = createKeyring(ctx.config.apiKeys, ctx.db);
+  await registerLimits(app, ctx.config, keyring);
   await app.register(v1Routes, { prefix: '/v1', ctx, keyring, registryChanged });
   await app.register(alertRoutes, { prefix: '/v1', ctx, keyring, alerts });
 }
