@@ -128,6 +128,62 @@ describe('dayi apikey, agent-credentials and instruments import beside a running
     expect(noKey.code).toBe(2);
   });
 
+  it('a technician key of one org makes, rotates and revokes agent credentials over the API', async () => {
+    const made = await run('apikey', [
+      'create',
+      '--role',
+      'technician',
+      '--org',
+      'Alpha University',
+      '-c',
+      yaml,
+    ]);
+    const key = made.out.split('\n')[0]!;
+    const call = (method: string, path: string, body?: object) =>
+      fetch(`${url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${key}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+        ...(body ? { body: JSON.stringify(body) } : {}),
+      }).then(async (r) => ({ status: r.status, body: r.status === 204 ? null : await r.json() }));
+    const other = await call('POST', '/v1/agents', { instruments: ['ZJ-B-1'], username: 'lab-b' });
+    expect(other.status).toBe(404);
+    const created = await call('POST', '/v1/agents', { instruments: ['ZJ-A-1'], username: 'lab-a-api' });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({
+      username: 'lab-a-api',
+      instruments: ['ZJ-A-1'],
+      org: 'Alpha University',
+    });
+    const connect = (pw: string) =>
+      mqtt
+        .connectAsync({
+          host: '127.0.0.1',
+          port: mqttPort,
+          clientId: 'lab-a-api/1',
+          username: 'lab-a-api',
+          password: pw,
+          reconnectPeriod: 0,
+        })
+        .then(
+          async (c) => {
+            await c.endAsync();
+            return 'ok';
+          },
+          (err: Error & { code?: number }) => `refused ${err.code ?? err.message}`,
+        );
+    expect(await connect(created.body.password)).toBe('ok');
+    const listed = await call('GET', '/v1/agents');
+    expect(listed.body.items.map((i: { username: string }) => i.username)).toEqual(['lab-a-api']);
+    expect(JSON.stringify(listed.body)).not.toContain(created.body.password);
+    const rotated = await call('POST', '/v1/agents/lab-a-api/rotate');
+    expect(rotated.status).toBe(200);
+    expect(await connect(created.body.password)).toMatch(/^refused 4/);
+    expect(await connect(rotated.body.password)).toBe('ok');
+    expect((await call('DELETE', '/v1/agents/lab-a-api')).status).toBe(204);
+    expect(await connect(rotated.body.password)).toMatch(/^refused 4/);
+    expect((await call('DELETE', '/v1/agents/lab-a-api')).status).toBe(404);
+  });
+
   it('agent-credentials: connect, client id rules, rotation and revocation without a restart', async () => {
     const made = await run('agent-credentials', [
       'create',
