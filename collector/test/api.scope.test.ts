@@ -475,6 +475,27 @@ describe('org scoping on every /v1 route', () => {
       await f.ready();
     };
     await expect(start()).rejects.toThrow(/declares no org scope/);
+    // a list that says it is filtered must take org (so the guard can pin it)
+    const g = Fastify();
+    const { z } = await import('zod');
+    const { zodValidatorCompiler } = await import('../src/api/zod.ts');
+    g.setValidatorCompiler(zodValidatorCompiler);
+    const startList = async () => {
+      await g.register(async (scoped) => {
+        guard(scoped, createKeyring([]), app.dayi.ctx.db);
+        scoped.get(
+          '/list',
+          {
+            config: { permission: 'read', orgScope: 'filtered' },
+            schema: { querystring: z.object({ limit: z.string() }) },
+          },
+          async () => 'x',
+        );
+      });
+      await g.ready();
+    };
+    await expect(startList()).rejects.toThrow(/querystring has no org parameter/);
+    await g.close();
     await f.close();
   });
 });
