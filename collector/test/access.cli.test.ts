@@ -144,7 +144,10 @@ describe('dayi apikey, agent-credentials and instruments import beside a running
         method,
         headers: { authorization: `Bearer ${key}`, ...(body ? { 'content-type': 'application/json' } : {}) },
         ...(body ? { body: JSON.stringify(body) } : {}),
-      }).then(async (r) => ({ status: r.status, body: r.status === 204 ? null : await r.json() }));
+      }).then(async (r) => ({
+        status: r.status,
+        body: (r.status === 204 ? {} : await r.json()) as { password: string; items: { username: string }[] },
+      }));
     const other = await call('POST', '/v1/agents', { instruments: ['ZJ-B-1'], username: 'lab-b' });
     expect(other.status).toBe(404);
     const created = await call('POST', '/v1/agents', { instruments: ['ZJ-A-1'], username: 'lab-a-api' });
