@@ -19,8 +19,18 @@ function capture() {
   let err = '';
   return {
     io: {
-      stdout: { write: (s: string | Uint8Array) => ((out += String(s)), true) },
-      stderr: { write: (s: string | Uint8Array) => ((err += String(s)), true) },
+      stdout: {
+        write: (s: string | Uint8Array) => {
+          out += String(s);
+          return true;
+        },
+      },
+      stderr: {
+        write: (s: string | Uint8Array) => {
+          err += String(s);
+          return true;
+        },
+      },
     },
     out: () => out,
     err: () => err,

@@ -60,7 +60,7 @@ export function createKeyring(apiKeys: CollectorConfig['apiKeys'], db?: Database
       if (timingSafeEqual(k.digest, digest) && !found) found = k;
     }
     if (found) return { name: found.name, role: found.role, org: found.org };
-    return db && db.isOpen ? findStoredKey(db, digest) : null;
+    return db?.isOpen ? findStoredKey(db, digest) : null;
   }
 
   /** Resolves the Authorization header to a principal allowed `permission`, or throws 401/403. */
