@@ -192,7 +192,19 @@ describe('dayi apikey, agent-credentials and instruments import beside a running
     expect(rotated.status).toBe(200);
     expect(await connect(created.body.password)).toMatch(/^refused 4/);
     expect(await connect(rotated.body.password)).toBe('ok');
+    // a session open when the credential is revoked is closed by the broker's sweep
+    const live = await mqtt.connectAsync({
+      host: '127.0.0.1',
+      port: mqttPort,
+      clientId: 'lab-a-api',
+      username: 'lab-a-api',
+      password: rotated.body.password,
+      reconnectPeriod: 0,
+    });
+    const closed = new Promise<void>((resolve) => live.once('close', () => resolve()));
     expect((await call('DELETE', '/v1/agents/lab-a-api')).status).toBe(204);
+    await closed;
+    live.end(true);
     expect(await connect(rotated.body.password)).toMatch(/^refused 4/);
     expect((await call('DELETE', '/v1/agents/lab-a-api')).status).toBe(404);
   });

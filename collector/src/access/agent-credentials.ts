@@ -173,6 +173,14 @@ export function revokeAgentCredential(db: DatabaseSync, username: string, now: n
   );
 }
 
+/** Whether a credential of the store is still live (the broker's sweep of connected agents). */
+export function storedCredentialLive(db: DatabaseSync, username: string): boolean {
+  return (
+    stmt(db, 'SELECT 1 FROM agent_credentials WHERE username = ? AND revoked_at IS NULL').get(username) !==
+    undefined
+  );
+}
+
 /** What the broker asks at CONNECT for a username the configuration does not know. */
 export function createStoredAgentVerifier(db: DatabaseSync) {
   const key = randomBytes(32);

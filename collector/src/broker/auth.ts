@@ -10,6 +10,8 @@ export interface Agent {
   instruments: ReadonlySet<string>;
   /** null: the agent has no password and connects only with a certificate (mqtt.tls.ca). */
   digest: Buffer | null;
+  /** Its credential is in the store (not the configuration): a revocation ends its session too. */
+  stored?: true;
 }
 
 export interface Authenticator {
@@ -65,7 +67,9 @@ export async function createAuthenticator(
       if (ok && agent?.digest && password !== undefined) return agent;
       if (agent || !stored || username === undefined || password === undefined) return null;
       const s = await stored(username, password);
-      return s ? { username: s.username, instruments: new Set(s.instruments), digest: null } : null;
+      return s
+        ? { username: s.username, instruments: new Set(s.instruments), digest: null, stored: true }
+        : null;
     },
     byCertificate(commonName) {
       return byUsername.get(commonName) ?? null;
