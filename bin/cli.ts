@@ -25,6 +25,10 @@ export async function main(argv: string[]): Promise<number> {
       return (await import('@dayi/demo')).runDemo(rest);
     case 'agent':
       return (await import('@dayi/agent/cli.ts')).agentCommand(rest);
+    case 'instruments':
+    case 'apikey':
+    case 'agent-credentials':
+      return (await import('@dayi/collector/access/cli.ts')).accessCommand(command, rest);
     case 'report':
       return (await import('@dayi/collector/reports/cli.ts')).reportCommand(rest);
     case 'config': {

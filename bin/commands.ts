@@ -58,6 +58,42 @@ export const COMMANDS: readonly CommandInfo[] = [
     usage: 'dayi report rotate-key -c collector.yaml',
     does: 'start signing reports with a new key; old reports still verify',
   },
+  {
+    path: 'instruments import',
+    usage: 'dayi instruments import FILE [--dry-run] [--url URL]',
+    does: 'import the registry from CSV (UTF-8/GB18030) or JSON into a collector',
+  },
+  {
+    path: 'apikey create',
+    usage: 'dayi apikey create --role R [--org O] [--name N] -c collector.yaml',
+    does: "make an API key in the collector's store; prints it once",
+  },
+  {
+    path: 'apikey list',
+    usage: 'dayi apikey list -c collector.yaml',
+    does: 'list API keys (never the keys)',
+  },
+  { path: 'apikey revoke', usage: 'dayi apikey revoke NAME -c collector.yaml', does: 'revoke a key at once' },
+  {
+    path: 'agent-credentials create',
+    usage: 'dayi agent-credentials create --instruments ID,… [--username U] -c collector.yaml',
+    does: "make an agent's MQTT password; prints it once",
+  },
+  {
+    path: 'agent-credentials list',
+    usage: 'dayi agent-credentials list -c collector.yaml',
+    does: 'list agent credentials (never the passwords)',
+  },
+  {
+    path: 'agent-credentials rotate',
+    usage: 'dayi agent-credentials rotate USERNAME -c collector.yaml',
+    does: 'a new password; the old one fails at the next CONNECT',
+  },
+  {
+    path: 'agent-credentials revoke',
+    usage: 'dayi agent-credentials revoke USERNAME -c collector.yaml',
+    does: 'refuse that agent from its next CONNECT',
+  },
   { path: 'demo', usage: 'dayi demo', does: 'collector + simulated instruments on this machine' },
 ];
 

@@ -68,3 +68,35 @@ export const REJECTED_RETENTION_DEFAULTS = rejectedRetentionSchema.parse({});
 
 /** How far ahead of the collector's clock an event time may be. */
 export const maxClockSkew = () => duration().default(10 * 60_000);
+
+/**
+ * `http.rateLimit`: requests per window, counted per API key (a valid one), else per client
+ * address (no key, or a wrong one: so guessing keys is slowed too). On by default; /healthz,
+ * /metrics and /docs are not counted.
+ */
+export const rateLimitSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  /** Requests per window for each valid API key. */
+  perKey: z.number().int().min(1).max(10_000_000).default(3000),
+  /** Requests per window for each client address without a valid key. */
+  perAddress: z.number().int().min(1).max(10_000_000).default(600),
+  window: duration().default(60_000),
+});
+
+/**
+ * `http.cors`: off unless origins are listed. Exact origins (`https://dash.example.edu.cn`), or
+ * `*` for any origin (then never with credentials). The API key travels in Authorization, so
+ * browsers send it only to the origins allowed here.
+ */
+export const corsSchema = z
+  .strictObject({
+    origins: z.array(z.string().min(1)).default([]),
+    /** Access-Control-Allow-Credentials; not with `*`. */
+    credentials: z.boolean().default(false),
+    /** How long a browser may cache a preflight answer, seconds. */
+    maxAge: z.number().int().min(0).max(86_400).default(600),
+  })
+  .refine((c) => !(c.credentials && c.origins.includes('*')), {
+    error: 'credentials: true needs exact origins, not *',
+    path: ['credentials'],
+  });

@@ -4,9 +4,11 @@ import { ALERTS_DEFAULTS, alertsConfigSchema, anomalySchema } from './alerts/con
 import {
   agentUsername,
   connectThrottleSchema,
+  corsSchema,
   httpTlsSchema,
   maxClockSkew,
   mqttTlsSchema,
+  rateLimitSchema,
   rejectedRetentionSchema,
   rejectLimitsSchema,
 } from './config-security.ts';
@@ -101,7 +103,13 @@ const hostPort = (port: number) =>
 
 export const collectorConfigSchema = z
   .strictObject({
-    http: hostPort(8080).extend({ tls: httpTlsSchema.optional() }).prefault({}),
+    http: hostPort(8080)
+      .extend({
+        tls: httpTlsSchema.optional(),
+        rateLimit: rateLimitSchema.prefault({}),
+        cors: corsSchema.prefault({}),
+      })
+      .prefault({}),
     mqtt: hostPort(1883)
       .extend({
         tls: mqttTlsSchema.optional(),
@@ -145,6 +153,8 @@ export const collectorConfigSchema = z
           name: z.string().min(1),
           key: z.string().min(16, 'API keys need at least 16 characters'),
           role: z.enum(ROLES),
+          /** Confines the key to this org's instruments on every route (api/scope.ts). */
+          org: text(200).optional(),
         }),
       )
       .default([]),

@@ -10,9 +10,10 @@ import { addDays, isDate, isoWithOffset, startOfDate } from '../derive/pure/cale
 import { notInRegistry } from '../query/errors.ts';
 import { instrumentExists } from '../query/index.ts';
 import { readRegistryRow } from '../query/registry.ts';
-import type { ApiPrincipal, Keyring } from './auth.ts';
+import type { Keyring } from './auth.ts';
 import { ApiError } from './errors.ts';
-import { errorResponse } from './schemas.ts';
+import { errorResponse, orgParam } from './schemas.ts';
+import { guard, principalOf } from './scope.ts';
 import type { ZodTypeProvider } from './zod.ts';
 
 /**
@@ -71,7 +72,7 @@ export const alertListQuery = z.object({
   status: wordList(ALERT_STATUSES, 'open, acknowledged, resolved; several comma-separated'),
   kind: wordList(ALERT_KINDS, 'offline, anomaly, idle, reported; several comma-separated'),
   type: wordList(ANOMALY_AND_KIND_TYPES, 'the anomaly type (or the kind for the other kinds)'),
-  org: z.string().min(1).max(200).optional(),
+  org: orgParam,
   instrument: instrumentId.optional().describe('instrument id'),
   from: instant
     .optional()
@@ -147,20 +148,24 @@ const denied = { 401: errorResponse, 403: errorResponse };
 
 export async function alertRoutes(root: FastifyInstance, { ctx, keyring, alerts }: AlertRoutesOptions) {
   const app = root.withTypeProvider<ZodTypeProvider>();
-  const principals = new WeakMap<FastifyRequest, ApiPrincipal>();
-  app.addHook('onRequest', async (request) => {
-    const permission = request.routeOptions.config.permission;
-    if (!permission) throw new Error(`route ${request.routeOptions.url} names no permission`);
-    principals.set(request, keyring.authorize(request.headers.authorization, permission));
-  });
-  const who = (request: FastifyRequest) => principals.get(request)?.name ?? 'unknown';
+  guard(app, keyring, ctx.db);
+  const who = (request: FastifyRequest) => principalOf(request)?.name ?? 'unknown';
+  // An alert belongs to the org it was opened under (the list filters on the same column).
+  const alertScope = {
+    orgOf: (request: FastifyRequest) => alerts.store.get((request.params as { id: string }).id)?.org,
+    notFound: (request: FastifyRequest) =>
+      new ApiError(
+        'alert_not_found',
+        `path.id: no alert ${JSON.stringify((request.params as { id: string }).id)}`,
+      ),
+  };
   const tz = ctx.config.timezone;
   const show = (a: AlertRecord) => formatAlert(a, tz);
 
   app.get(
     '/alerts',
     {
-      config: { permission: 'read' },
+      config: { permission: 'read', orgScope: 'filtered' },
       schema: {
         summary: 'Alerts, newest first, a page at a time',
         description:
@@ -204,7 +209,7 @@ export async function alertRoutes(root: FastifyInstance, { ctx, keyring, alerts 
   app.get(
     '/alerts/:id',
     {
-      config: { permission: 'read' },
+      config: { permission: 'read', orgScope: alertScope },
       schema: {
         summary: 'One alert, with its history (who did what, when, with which note)',
         tags: ['alerts'],
@@ -238,7 +243,7 @@ export async function alertRoutes(root: FastifyInstance, { ctx, keyring, alerts 
     app.post(
       `/alerts/:id/${action}`,
       {
-        config: { permission: 'alerts:ack' },
+        config: { permission: 'alerts:ack', orgScope: alertScope },
         schema: {
           summary,
           tags: ['alerts'],
@@ -273,7 +278,7 @@ export async function alertRoutes(root: FastifyInstance, { ctx, keyring, alerts 
   app.post(
     '/instruments/:id/reports',
     {
-      config: { permission: 'alerts:report' },
+      config: { permission: 'alerts:report', orgScope: 'instrument' },
       schema: {
         summary: 'Report a runtime anomaly seen by a user (an alert of kind reported)',
         description:

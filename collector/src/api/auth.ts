@@ -1,4 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type { DatabaseSync } from 'node:sqlite';
+import { findStoredKey } from '../access/api-keys.ts';
 import type { CollectorConfig, Role } from '../config.ts';
 import { ApiError } from './errors.ts';
 
@@ -26,6 +28,8 @@ export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
 export interface ApiPrincipal {
   name: string;
   role: Role;
+  /** The org the key is confined to (`apiKeys[].org`), null for a key that sees every org. */
+  org: string | null;
 }
 
 interface StoredKey extends ApiPrincipal {
@@ -36,10 +40,17 @@ const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest();
 
 /**
  * Keys are kept only as SHA-256 digests once loaded, and a presented key is compared with every
- * configured digest in constant time, so neither timing nor a heap dump gives a key away.
+ * configured digest in constant time, so neither timing nor a heap dump gives a key away. Keys
+ * made with `dayi apikey create` live in the store (`api_keys`) and are looked up by digest at
+ * every request, so one made or revoked while the collector runs counts at once.
  */
-export function createKeyring(apiKeys: CollectorConfig['apiKeys']) {
-  const keys: StoredKey[] = apiKeys.map((k) => ({ name: k.name, role: k.role, digest: sha256(k.key) }));
+export function createKeyring(apiKeys: CollectorConfig['apiKeys'], db?: DatabaseSync) {
+  const keys: StoredKey[] = apiKeys.map((k) => ({
+    name: k.name,
+    role: k.role,
+    org: k.org ?? null,
+    digest: sha256(k.key),
+  }));
 
   function identify(presented: string): ApiPrincipal | null {
     const digest = sha256(presented);
@@ -48,7 +59,8 @@ export function createKeyring(apiKeys: CollectorConfig['apiKeys']) {
       // No early exit: every key is compared whatever matched.
       if (timingSafeEqual(k.digest, digest) && !found) found = k;
     }
-    return found ? { name: found.name, role: found.role } : null;
+    if (found) return { name: found.name, role: found.role, org: found.org };
+    return db?.isOpen ? findStoredKey(db, digest) : null;
   }
 
   /** Resolves the Authorization header to a principal allowed `permission`, or throws 401/403. */
@@ -63,7 +75,7 @@ export function createKeyring(apiKeys: CollectorConfig['apiKeys']) {
     if (!principal)
       throw new ApiError(
         'unauthorized',
-        "header.authorization: this API key is not configured: use a key from apiKeys in the collector's configuration",
+        "header.authorization: this API key is not configured or was revoked: use a key from apiKeys in the collector's configuration or one made with dayi apikey create",
       );
     if (!ROLE_PERMISSIONS[principal.role].includes(permission)) {
       const roles = (Object.keys(ROLE_PERMISSIONS) as Role[]).filter((r) =>

@@ -1,5 +1,5 @@
 import { instrumentId } from '@dayi/protocols';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { CollectorContext } from '../context.ts';
 import {
@@ -7,6 +7,7 @@ import {
   bookingSchema,
   bookingsOverlapping,
   deleteBooking,
+  getBooking,
   MAX_BOOKINGS_PER_BATCH,
   upsertBookings,
 } from '../query/bookings.ts';
@@ -15,7 +16,8 @@ import { periodOf } from '../query/period.ts';
 import { getOrgReconciliation, getReconciliation } from '../query/reconciliation.ts';
 import { instrumentExists } from '../query/registry.ts';
 import { ApiError } from './errors.ts';
-import { errorResponse, idParams, usageQuery } from './schemas.ts';
+import { errorResponse, idParams, orgParam, usageQuery } from './schemas.ts';
+import { callerOrg, instrumentVisible } from './scope.ts';
 import type { ZodTypeProvider } from './zod.ts';
 
 const security = [{ apiKey: [] }];
@@ -127,7 +129,7 @@ export async function bookingRoutes(
   app.put(
     '/bookings',
     {
-      config: { permission: 'bookings:write' },
+      config: { permission: 'bookings:write', orgScope: 'rows' },
       bodyLimit: 8 * 1024 * 1024,
       schema: {
         summary: 'Upsert a batch of bookings by id',
@@ -139,13 +141,32 @@ export async function bookingRoutes(
         response: { 200: bookingsResult, 400: errorResponse, 413: errorResponse, ...denied },
       },
     },
-    async (request) => upsertBookings(ctx, request.body),
+    async (request) => {
+      const org = callerOrg(request);
+      return upsertBookings(
+        ctx,
+        request.body,
+        org === null ? undefined : (id) => instrumentVisible(ctx.db, org, id),
+      );
+    },
   );
 
   app.get(
     '/bookings',
     {
-      config: { permission: 'read' },
+      config: {
+        permission: 'read',
+        orgScope: {
+          instrumentOf: (request: FastifyRequest) => (request.query as { instrumentId: string }).instrumentId,
+          notFound: (request: FastifyRequest) => {
+            const id = (request.query as { instrumentId: string }).instrumentId;
+            return new ApiError(
+              'instrument_not_found',
+              `query.instrumentId: no instrument ${JSON.stringify(id)}`,
+            );
+          },
+        },
+      },
       schema: {
         summary: "One instrument's bookings overlapping a period",
         tags: ['bookings'],
@@ -174,7 +195,17 @@ export async function bookingRoutes(
   app.delete(
     '/bookings/:bookingId',
     {
-      config: { permission: 'bookings:write' },
+      config: {
+        permission: 'bookings:write',
+        orgScope: {
+          instrumentOf: (request: FastifyRequest) =>
+            getBooking(ctx, (request.params as { bookingId: string }).bookingId)?.instrumentId,
+          notFound: (request: FastifyRequest) => {
+            const id = (request.params as { bookingId: string }).bookingId;
+            return new ApiError('booking_not_found', `path.bookingId: no booking ${JSON.stringify(id)}`);
+          },
+        },
+      },
       schema: {
         summary: 'Remove a booking (cancelled on the platform)',
         tags: ['bookings'],
@@ -197,7 +228,7 @@ export async function bookingRoutes(
   app.get(
     '/instruments/:id/reconciliation',
     {
-      config: { permission: 'read' },
+      config: { permission: 'read', orgScope: 'instrument' },
       schema: {
         summary: 'Booked against actual hours of one instrument',
         description:
@@ -215,13 +246,13 @@ export async function bookingRoutes(
   app.get(
     '/reconciliation',
     {
-      config: { permission: 'read' },
+      config: { permission: 'read', orgScope: 'filtered' },
       schema: {
         summary: 'Booked against actual hours per org (of the instruments)',
         tags: ['bookings'],
         security,
         querystring: usageQuery.safeExtend({
-          org: z.string().min(1).max(200).optional().describe('only this org'),
+          org: orgParam,
         }),
         response: { 200: orgReconciliation, 400: errorResponse, ...denied },
       },

@@ -23,7 +23,11 @@ export async function registerDocs(app: FastifyInstance): Promise<void> {
       info: OPENAPI_INFO,
       components: {
         securitySchemes: {
-          apiKey: { type: 'http', scheme: 'bearer', description: 'an API key from apiKeys' },
+          apiKey: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'an API key from apiKeys, or one made with dayi apikey create',
+          },
         },
       },
       tags: [
@@ -32,6 +36,10 @@ export async function registerDocs(app: FastifyInstance): Promise<void> {
         {
           name: 'alerts',
           description: 'offline, anomaly, idle and reported alerts; acknowledge and resolve',
+        },
+        {
+          name: 'agents',
+          description: "edge agents' MQTT credentials kept in the store (technicians of an org)",
         },
         { name: 'operations', description: 'health and metrics, no key needed' },
       ],

@@ -55,6 +55,16 @@ export const ERROR_CODES = {
     status: 409,
     description: 'The alert is not in a state that allows this (e.g. acknowledging a resolved alert).',
   },
+  agent_not_found: { status: 404, description: 'No live agent credential with this username in the store.' },
+  agent_conflict: {
+    status: 409,
+    description: 'An agent with this username exists (in the store or the configuration).',
+  },
+  rate_limited: {
+    status: 429,
+    description:
+      'Too many requests from this API key (or address) in the window; retry after Retry-After seconds.',
+  },
 } as const satisfies Record<string, { status: number; description: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

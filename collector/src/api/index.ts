@@ -5,6 +5,8 @@ import { alertRoutes } from './alerts.ts';
 import { createKeyring, type Permission } from './auth.ts';
 import { registerDocs } from './docs.ts';
 import { healthRoutes } from './health.ts';
+import { registerLimits } from './limits.ts';
+import type { OrgScope } from './scope.ts';
 import { v1Routes } from './v1.ts';
 import { webRoutes } from './web.ts';
 import { jsonSerializerCompiler, zodValidatorCompiler } from './zod.ts';
@@ -13,6 +15,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** What a `/v1` route needs from the caller's role; every `/v1` route names one. */
     permission?: Permission;
+    /** How the route is confined to an org-scoped caller's org (api/scope.ts); every `/v1` route declares one. */
+    orgScope?: OrgScope;
   }
 }
 
@@ -36,7 +40,8 @@ export async function api(
   app.setSerializerCompiler(jsonSerializerCompiler);
   await registerDocs(app);
   await app.register(healthRoutes, { ctx, mqttPort });
-  const keyring = createKeyring(ctx.config.apiKeys);
+  const keyring = createKeyring(ctx.config.apiKeys, ctx.db);
+  await registerLimits(app, ctx.config, keyring);
   await app.register(v1Routes, { prefix: '/v1', ctx, keyring, registryChanged });
   await app.register(alertRoutes, { prefix: '/v1', ctx, keyring, alerts });
   await app.register(webRoutes, webDist ? { dist: webDist } : {});

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { CollectorContext } from '../context.ts';
 import { isoWithOffset } from '../derive/pure/calendar.ts';
@@ -12,7 +12,7 @@ import {
 import type { NotifyEvent } from '../notify/pure/events.ts';
 import { render } from '../notify/pure/message.ts';
 import { ApiError } from './errors.ts';
-import { errorResponse } from './schemas.ts';
+import { errorResponse, orgParam } from './schemas.ts';
 import type { ZodTypeProvider } from './zod.ts';
 
 const security = [{ apiKey: [] }];
@@ -45,6 +45,7 @@ const page = z.object({
 });
 
 const pageQuery = {
+  org: orgParam,
   channel: z.string().min(1).max(64).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100).describe('page size'),
   cursor: z.coerce.number().int().min(1).optional().describe('`next` of the previous page'),
@@ -97,7 +98,7 @@ export async function notificationRoutes(
   app.get(
     '/notifications',
     {
-      config: { permission: 'read' },
+      config: { permission: 'read', orgScope: 'filtered' },
       schema: {
         summary: 'Notification deliveries, newest first',
         tags: ['notifications'],
@@ -107,15 +108,15 @@ export async function notificationRoutes(
       },
     },
     async (request) => {
-      const { status, channel, limit, cursor } = request.query;
-      return pageOf(listDeliveries(ctx.db, { status, channel, limit: limit + 1, cursor }), limit);
+      const { status, channel, limit, cursor, org } = request.query;
+      return pageOf(listDeliveries(ctx.db, { status, channel, org, limit: limit + 1, cursor }), limit);
     },
   );
 
   app.get(
     '/notifications/dead-letters',
     {
-      config: { permission: 'read' },
+      config: { permission: 'read', orgScope: 'filtered' },
       schema: {
         summary: 'Dead letters: deliveries given up after the last try (or refused for good)',
         tags: ['notifications'],
@@ -125,15 +126,33 @@ export async function notificationRoutes(
       },
     },
     async (request) => {
-      const { channel, limit, cursor } = request.query;
-      return pageOf(listDeliveries(ctx.db, { status: 'dead', channel, limit: limit + 1, cursor }), limit);
+      const { channel, limit, cursor, org } = request.query;
+      return pageOf(
+        listDeliveries(ctx.db, { status: 'dead', channel, org, limit: limit + 1, cursor }),
+        limit,
+      );
     },
   );
 
   app.post(
     '/notifications/dead-letters/:deliveryId/retry',
     {
-      config: { permission: 'notifications:manage' },
+      config: {
+        permission: 'notifications:manage',
+        // a delivery is its org's (the instrument's org when it was queued); digests of no org: unscoped keys
+        orgScope: {
+          orgOf: (request: FastifyRequest) => {
+            const id = Number((request.params as { deliveryId: number }).deliveryId);
+            const row = getDelivery(ctx.db, id);
+            return row ? row.org : undefined;
+          },
+          notFound: (request: FastifyRequest) =>
+            new ApiError(
+              'delivery_not_found',
+              `path.deliveryId: no dead letter ${(request.params as { deliveryId: number }).deliveryId}`,
+            ),
+        },
+      },
       schema: {
         summary: 'Queue a dead letter again (after fixing the receiver), with its attempts counted afresh',
         tags: ['notifications'],

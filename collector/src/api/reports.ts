@@ -8,7 +8,7 @@ import { findIssued } from '../reports/issued.ts';
 import { activeSigningKey, publicKeys } from '../reports/keys.ts';
 import type { Keyring } from './auth.ts';
 import { ApiError } from './errors.ts';
-import { errorResponse, usageQuery } from './schemas.ts';
+import { errorResponse, orgParam, usageQuery } from './schemas.ts';
 import type { ZodTypeProvider } from './zod.ts';
 
 /** `/v1/reports/…`: the auditors' signed uptime reports, their signatures and the public key. */
@@ -16,7 +16,7 @@ import type { ZodTypeProvider } from './zod.ts';
 /** The period of /usage (dates, `to` not before `from`, at most 366 days), and the report's options. */
 export const uptimeReportQuery = usageQuery.safeExtend({
   format: z.enum(REPORT_FORMATS).default('csv').describe('csv (UTF-8 with BOM), xlsx or pdf'),
-  org: z.string().min(1).max(200).optional().describe('only the instruments of this org'),
+  org: orgParam,
   lang: z.enum(LANGS).optional().describe('zh-CN or en; default: from Accept-Language, else zh-CN'),
   idleDays: z.coerce
     .number()
@@ -93,7 +93,7 @@ export async function reportRoutes(
   app.get(
     '/reports/uptime',
     {
-      config: { permission: 'reports:read' },
+      config: { permission: 'reports:read', orgScope: 'filtered' },
       schema: {
         summary: 'The auditors’ uptime report for a period, signed (CSV, XLSX or PDF)',
         description:
@@ -151,7 +151,21 @@ export async function reportRoutes(
   app.get(
     '/reports/signatures/:sha256',
     {
-      config: { permission: 'reports:read' },
+      config: {
+        permission: 'reports:read',
+        // a report of one org is that org's; a fleet-wide one (org null) only unscoped keys see
+        orgScope: {
+          orgOf: (request: FastifyRequest) => {
+            const issued = findIssued(ctx.db, (request.params as { sha256: string }).sha256);
+            return issued ? ((issued.params.org as string | null | undefined) ?? null) : undefined;
+          },
+          notFound: (request: FastifyRequest) =>
+            new ApiError(
+              'signature_not_found',
+              `path.sha256: this collector issued no report with SHA-256 ${(request.params as { sha256: string }).sha256.toLowerCase()}`,
+            ),
+        },
+      },
       schema: {
         summary: 'The detached signature (.sig) of a report this collector issued, by its SHA-256',
         tags: ['reports'],
@@ -185,7 +199,7 @@ export async function reportRoutes(
   app.get(
     '/reports/public-key',
     {
-      config: { permission: 'read' },
+      config: { permission: 'read', orgScope: 'none' },
       schema: {
         summary: 'The public keys that verify reports (the active one and retired ones)',
         tags: ['reports'],

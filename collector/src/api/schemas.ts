@@ -9,6 +9,13 @@ import { influxHealthSchema } from './influx-health.ts';
 
 /** Zod schemas of every v1 route: they validate requests and document answers in `/openapi.json`. */
 
+/** The `org` filter of every list and aggregate (orgScope 'filtered'): pinned for an org-scoped key. */
+export const orgParam = z
+  .string()
+  .min(1)
+  .max(200)
+  .optional()
+  .describe('only the instruments of this org (an org-scoped key: its own org, the default)');
 const isoTime = z.string().describe('ISO 8601 time with offset, e.g. 2026-11-29T08:00:00.000+08:00');
 const date = z
   .string({
@@ -58,6 +65,7 @@ export const listQuery = z.strictObject({
     })
     .optional()
     .describe('`next` of the previous page'),
+  org: orgParam,
 });
 
 export const usageQuery = z
@@ -84,6 +92,7 @@ export const idleQuery = z.strictObject({
   days: wholeNumber(1, 3650)
     .optional()
     .describe("idle after this many days without power; default: each instrument's idleDays"),
+  org: orgParam,
 });
 
 /** PUT body: an instrument of the registry; `id` may be left out (the path names it). */

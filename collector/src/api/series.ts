@@ -86,7 +86,7 @@ export async function seriesRoutes(root: FastifyInstance, { ctx }: { ctx: Collec
   app.get(
     '/instruments/:id/series',
     {
-      config: { permission: 'read' },
+      config: { permission: 'read', orgScope: 'instrument' },
       schema: {
         summary: 'A metric of one instrument in time buckets (mean, min, max, count), for charts',
         description:

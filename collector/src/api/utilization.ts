@@ -9,7 +9,7 @@ import {
   getUtilization,
   MAX_TREND_DAYS,
 } from '../query/utilization.ts';
-import { errorResponse, usageQuery } from './schemas.ts';
+import { errorResponse, orgParam, usageQuery } from './schemas.ts';
 import type { ZodTypeProvider } from './zod.ts';
 
 const security = [{ apiKey: [] }];
@@ -59,7 +59,7 @@ const utilizationResponse = z
   .describe('utilisation per group');
 
 const filterFields = {
-  org: z.string().min(1).max(200).optional().describe('only instruments of this org'),
+  org: orgParam,
   category: z.string().min(1).max(100).optional().describe('only instruments of this category'),
 };
 
@@ -124,7 +124,7 @@ export async function utilizationRoutes(
   app.get(
     '/utilization',
     {
-      config: { permission: 'read' },
+      config: { permission: 'read', orgScope: 'filtered' },
       schema: {
         summary: 'Powered and running hours against quota hours, per org, category or instrument',
         description:
@@ -144,7 +144,7 @@ export async function utilizationRoutes(
   app.get(
     '/purchase-review',
     {
-      config: { permission: 'read' },
+      config: { permission: 'read', orgScope: 'filtered' },
       schema: {
         summary: 'Every instrument of a category, annualised effective hours against 1,200 h a year',
         description: 'Default period: the 365 days ending yesterday.',
@@ -153,6 +153,7 @@ export async function utilizationRoutes(
         querystring: z
           .object({
             category: z.string().min(1).max(100),
+            org: orgParam,
             from: date.optional(),
             to: date.optional(),
           })
@@ -169,7 +170,7 @@ export async function utilizationRoutes(
   app.get(
     '/kpi/idle-trend',
     {
-      config: { permission: 'read' },
+      config: { permission: 'read', orgScope: 'filtered' },
       schema: {
         summary: 'Weekly counts of instruments not powered for `days` (default idleDays, 90) days',
         description:
@@ -181,6 +182,7 @@ export async function utilizationRoutes(
             from: date,
             to: date,
             groupBy: z.enum(['org', 'category']).optional(),
+            org: orgParam,
             days: z.coerce.number().int().min(1).max(3650).optional(),
           })
           .superRefine((q, c) => {

@@ -2,9 +2,11 @@ import type { FastifyInstance } from 'fastify';
 import type { CollectorContext } from '../context.ts';
 import { notInRegistry } from '../query/errors.ts';
 import { getIdle, getInstrument, getUsage, listInstruments, upsertInstrument } from '../query/index.ts';
+import { agentRoutes } from './agents.ts';
 import type { Keyring } from './auth.ts';
 import { bookingRoutes } from './bookings.ts';
 import { ApiError } from './errors.ts';
+import { importRoutes } from './import.ts';
 import { notificationRoutes } from './notifications.ts';
 import { reportRoutes } from './reports.ts';
 import {
@@ -19,6 +21,7 @@ import {
   usageQuery,
   usageResponse,
 } from './schemas.ts';
+import { callerOrg, guard } from './scope.ts';
 import { seriesRoutes } from './series.ts';
 import { utilizationRoutes } from './utilization.ts';
 import type { ZodTypeProvider } from './zod.ts';
@@ -38,23 +41,20 @@ export async function v1Routes(
   { ctx, keyring, registryChanged }: V1Options,
 ): Promise<void> {
   const app = root.withTypeProvider<ZodTypeProvider>();
-  app.addHook('onRequest', async (request) => {
-    const permission = request.routeOptions.config.permission;
-    // Fail closed: a route that forgot to name its permission answers nobody.
-    if (!permission) throw new Error(`route ${request.routeOptions.url} names no permission`);
-    keyring.authorize(request.headers.authorization, permission);
-  });
+  guard(app, keyring, ctx.db);
   await app.register(reportRoutes, { ctx, keyring });
 
   await app.register(seriesRoutes, { ctx });
   await app.register(bookingRoutes, { ctx });
   await app.register(utilizationRoutes, { ctx });
   await app.register(notificationRoutes, { ctx });
+  await app.register(importRoutes, { ctx, registryChanged });
+  await app.register(agentRoutes, { ctx });
 
   app.get(
     '/instruments',
     {
-      config: { permission: 'read' },
+      config: { permission: 'read', orgScope: 'filtered' },
       schema: {
         summary: 'List instruments with their current state, a page at a time',
         tags: ['instruments'],
@@ -71,7 +71,7 @@ export async function v1Routes(
   app.get(
     '/instruments/:id',
     {
-      config: { permission: 'read' },
+      config: { permission: 'read', orgScope: 'instrument' },
       schema: {
         summary: 'One instrument, with its thresholds and agent',
         tags: ['instruments'],
@@ -89,16 +89,23 @@ export async function v1Routes(
   app.put(
     '/instruments/:id',
     {
-      config: { permission: 'registry:write' },
+      config: { permission: 'registry:write', orgScope: 'instrument' },
       schema: {
         summary: 'Create or replace one instrument of the registry',
         description:
-          'The id in the path names the instrument; an `id` in the body, if any, must be the same.',
+          'The id in the path names the instrument; an `id` in the body, if any, must be the same. ' +
+          "An org-scoped key writes only its org's instruments: `org` left out is its org, another org is 403.",
         tags: ['instruments'],
         security,
         params: idParams,
         body: instrumentBody,
-        response: { 200: instrumentDetail, 201: instrumentDetail, 400: errorResponse, ...denied },
+        response: {
+          200: instrumentDetail,
+          201: instrumentDetail,
+          400: errorResponse,
+          404: errorResponse,
+          ...denied,
+        },
       },
     },
     async (request, reply) => {
@@ -110,7 +117,14 @@ export async function v1Routes(
           `body.id: ${JSON.stringify(body.id)} is not the path id ${JSON.stringify(id)}: leave id out of the body, or make it the path's`,
         );
       }
-      const { created } = upsertInstrument(ctx, { ...body, id });
+      const org = callerOrg(request);
+      if (org !== null && body.org !== undefined && body.org !== org) {
+        throw new ApiError(
+          'forbidden',
+          `body.org: this API key is scoped to org ${JSON.stringify(org)} and may not put an instrument into ${JSON.stringify(body.org)}`,
+        );
+      }
+      const { created } = upsertInstrument(ctx, { ...body, id, ...(org !== null ? { org } : {}) });
       registryChanged(id);
       return reply.status(created ? 201 : 200).send(mustExist(id, getInstrument(ctx, id)));
     },
@@ -119,7 +133,7 @@ export async function v1Routes(
   app.get(
     '/instruments/:id/usage',
     {
-      config: { permission: 'read' },
+      config: { permission: 'read', orgScope: 'instrument' },
       schema: {
         summary: 'Powered and running hours per calendar day, with coverage',
         description: '`from` and `to` are dates in the collector time zone, both included.',
@@ -140,7 +154,7 @@ export async function v1Routes(
   app.get(
     '/idle',
     {
-      config: { permission: 'read' },
+      config: { permission: 'read', orgScope: 'filtered' },
       schema: {
         summary: 'Instruments not powered for `days` days, and those that never reported',
         tags: ['usage'],

@@ -1,5 +1,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { DatabaseSync } from 'node:sqlite';
 import { parseTopic, refusalTopicFor, TOPIC_KINDS, TOPIC_ROOT } from '@dayi/protocols';
+import { createStoredAgentVerifier } from '../access/agent-credentials.ts';
 import type { CollectorConfig } from '../config.ts';
 
 /** One agent's credentials as kept in memory: a keyed digest of the password, never the password. */
@@ -8,6 +10,8 @@ export interface Agent {
   instruments: ReadonlySet<string>;
   /** null: the agent has no password and connects only with a certificate (mqtt.tls.ca). */
   digest: Buffer | null;
+  /** Its credential is in the store (not the configuration): a revocation ends its session too. */
+  stored?: true;
 }
 
 export interface Authenticator {
@@ -37,7 +41,12 @@ export function clientIdBelongsTo(username: string, clientId: string): boolean {
  * measured 22 CONNECTs a second (1,850 now), so 16,000 agents reconnecting after a collector
  * restart would have waited 12 minutes, and hashing their passwords delayed the start as long.
  */
-export async function createAuthenticator(agents: CollectorConfig['agents']): Promise<Authenticator> {
+export async function createAuthenticator(
+  agents: CollectorConfig['agents'],
+  db?: DatabaseSync,
+): Promise<Authenticator> {
+  // Credentials made with `dayi agent-credentials` or POST /v1/agents, read at each CONNECT.
+  const stored = db ? createStoredAgentVerifier(db) : null;
   const key = randomBytes(32);
   const digestOf = (password: Buffer | string) => createHmac('sha256', key).update(password).digest();
   const byUsername = new Map<string, Agent>();
@@ -55,7 +64,12 @@ export async function createAuthenticator(agents: CollectorConfig['agents']): Pr
     async verify(username, password) {
       const agent = username === undefined ? undefined : byUsername.get(username);
       const ok = timingSafeEqual(digestOf(password ?? Buffer.alloc(0)), agent?.digest ?? nobody);
-      return ok && agent?.digest && password !== undefined ? agent : null;
+      if (ok && agent?.digest && password !== undefined) return agent;
+      if (agent || !stored || username === undefined || password === undefined) return null;
+      const s = await stored(username, password);
+      return s
+        ? { username: s.username, instruments: new Set(s.instruments), digest: null, stored: true }
+        : null;
     },
     byCertificate(commonName) {
       return byUsername.get(commonName) ?? null;

@@ -3,6 +3,7 @@ import type { Writable } from 'node:stream';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { parseTopic, RETAINED_KINDS } from '@dayi/protocols';
 import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes';
+import { storedCredentialLive } from '../access/agent-credentials.ts';
 import type { CollectorContext } from '../context.ts';
 import type { Ingest, IngestOutcome } from '../ingest/index.ts';
 import { pem } from '../pem.ts';
@@ -39,10 +40,34 @@ const NOBODY: ReadonlySet<string> = new Set();
  * inside `authorizePublish`, because Aedes 1.2 writes the QoS 1 PUBACK after that hook and before
  * `published` (lib/handlers/publish.js). So a PUBACK leaves only after the ledger COMMIT.
  */
+/** How often sessions of store credentials are checked against revocations. */
+export const REVOKED_SWEEP_MS = 5000;
+
 export async function startBroker(ctx: CollectorContext, ingest: Ingest): Promise<Broker> {
   const { config, metrics, log } = ctx;
-  const authenticator = await createAuthenticator(config.agents);
+  const authenticator = await createAuthenticator(config.agents, ctx.db);
   const agents = new WeakMap<Client, Agent>();
+  // Sessions of agents whose credential is in the store: a revocation (by the CLI, another
+  // process, or the API) closes them at the next sweep, not only at their next CONNECT.
+  const storedSessions = new Set<Client>();
+  const sweep = setInterval(() => {
+    for (const client of storedSessions) {
+      const agent = agents.get(client);
+      if (client.closed || !agent) {
+        storedSessions.delete(client);
+        continue;
+      }
+      if (ctx.db.isOpen && !storedCredentialLive(ctx.db, agent.username)) {
+        storedSessions.delete(client);
+        log.warn(
+          { username: agent.username, clientId: client.id },
+          'MQTT agent credential revoked: session closed',
+        );
+        client.close();
+      }
+    }
+  }, REVOKED_SWEEP_MS);
+  sweep.unref();
   const emptyIdWithSession = new WeakSet<Client>();
   // An empty client id with clean session: Aedes makes one up, which the broker puts under the agent.
   const idAssigned = new WeakSet<Client>();
@@ -180,6 +205,7 @@ export async function startBroker(ctx: CollectorContext, ingest: Ingest): Promis
           return;
         }
         agents.set(client, agent);
+        if (agent.stored) storedSessions.add(client);
         metrics.connects.inc({ result: 'accepted' });
         log.info({ username: agent.username, clientId: client.id }, 'MQTT agent connected');
         callback(null, true);
@@ -331,6 +357,8 @@ export async function startBroker(ctx: CollectorContext, ingest: Ingest): Promis
     );
     connectLog.close();
     tooLargeLog.close();
+    clearInterval(sweep);
+    storedSessions.clear();
     for (const timer of held) clearTimeout(timer);
     held.clear();
     await new Promise<void>((resolve) => aedes.close(() => resolve()));

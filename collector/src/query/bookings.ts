@@ -63,7 +63,12 @@ export interface BookingsUpsertResult {
 }
 
 /** Upserts every valid row of `rows` in one transaction; invalid rows are reported, not written. */
-export function upsertBookings(ctx: CollectorContext, rows: readonly unknown[]): BookingsUpsertResult {
+/** `visible`: for an org-scoped caller, whether it may write bookings of that instrument. */
+export function upsertBookings(
+  ctx: CollectorContext,
+  rows: readonly unknown[],
+  visible?: (instrumentId: string) => boolean,
+): BookingsUpsertResult {
   const result: BookingsUpsertResult = { upserted: 0, created: 0, updated: 0, rejected: 0, errors: [] };
   const seen = new Map<string, number>();
   const valid: {
@@ -119,9 +124,16 @@ export function upsertBookings(ctx: CollectorContext, rows: readonly unknown[]):
       fail('id', `duplicate of row ${earlier} in this batch`);
       return;
     }
-    if (!instrumentExists(ctx.db, b.instrumentId)) {
+    if (!instrumentExists(ctx.db, b.instrumentId) || (visible && !visible(b.instrumentId))) {
       fail('instrumentId', `no instrument ${JSON.stringify(b.instrumentId)} in the registry`);
       return;
+    }
+    if (visible) {
+      const before = getBooking(ctx, b.id);
+      if (before && !visible(before.instrumentId)) {
+        fail('id', 'is the id of a booking this API key may not change (an instrument of another org)');
+        return;
+      }
     }
     seen.set(b.id, index);
     valid.push({
@@ -210,6 +222,11 @@ export function bookingsOverlapping(
 }
 
 /** Removes one booking (cancelled on the platform); false when there was none. */
+export function getBooking(ctx: CollectorContext, id: string): StoredBooking | null {
+  const row = stmt(ctx.db, 'SELECT * FROM bookings WHERE id = ?').get(id) as BookingRow | undefined;
+  return row ? fromRow(row) : null;
+}
+
 export function deleteBooking(ctx: CollectorContext, id: string): boolean {
   return Number(stmt(ctx.db, 'DELETE FROM bookings WHERE id = ?').run(id).changes) > 0;
 }

@@ -40,7 +40,10 @@ export interface IdleAnswer {
  * state, and no thresholds to classify it), else `not_powered`; and how much of the idle window
  * the collector has evidence for.
  */
-export function getIdle(ctx: CollectorContext, opts: { days?: number } = {}): IdleAnswer {
+export function getIdle(
+  ctx: CollectorContext,
+  opts: { days?: number | undefined; org?: string | undefined } = {},
+): IdleAnswer {
   const { days } = opts;
   if (days !== undefined && (!Number.isInteger(days) || days < 1 || days > 36_500)) {
     throw new QueryError(
@@ -57,8 +60,9 @@ export function getIdle(ctx: CollectorContext, opts: { days?: number } = {}): Id
        FROM (SELECT id FROM instruments UNION SELECT instrument_id FROM instrument_status) k
        LEFT JOIN instruments i ON i.id = k.id
        LEFT JOIN instrument_status s ON s.instrument_id = k.id
+       WHERE ?1 IS NULL OR i.org = ?1
        ORDER BY k.id`,
-  ).all() as {
+  ).all(opts.org ?? null) as {
     id: string;
     org: string | null;
     name: string | null;

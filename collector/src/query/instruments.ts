@@ -65,7 +65,7 @@ export function readStatusRow(db: DatabaseSync, id: string): StatusRow | undefin
 /** All known instruments (registry and reporting ones), ordered by id, keyset-paginated. */
 export function listInstruments(
   ctx: CollectorContext,
-  opts: { limit?: number; cursor?: string } = {},
+  opts: { limit?: number; cursor?: string; org?: string | undefined } = {},
 ): InstrumentPage {
   const limit = opts.limit ?? DEFAULT_PAGE_LIMIT;
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_LIMIT) {
@@ -82,11 +82,16 @@ export function listInstruments(
       'cursor',
     );
   }
+  const args: (string | number | null)[] = [opts.cursor ?? null, limit + 1];
+  if (opts.org !== undefined) args.push(opts.org);
   const ids = stmt(
     ctx.db,
-    `SELECT id FROM (SELECT id FROM instruments UNION SELECT instrument_id AS id FROM instrument_status)
-       WHERE ?1 IS NULL OR id > ?1 ORDER BY id LIMIT ?2`,
-  ).all(opts.cursor ?? null, limit + 1) as { id: string }[];
+    opts.org === undefined
+      ? `SELECT id FROM (SELECT id FROM instruments UNION SELECT instrument_id AS id FROM instrument_status)
+       WHERE ?1 IS NULL OR id > ?1 ORDER BY id LIMIT ?2`
+      : // an org is a registry fact: instruments that only report have none
+        'SELECT id FROM instruments WHERE org = ?3 AND (?1 IS NULL OR id > ?1) ORDER BY id LIMIT ?2',
+  ).all(...args) as { id: string }[];
   const page = ids.slice(0, limit);
   return {
     items: page.map((r) => item(ctx, r.id, readRegistryRow(ctx.db, r.id), readStatusRow(ctx.db, r.id))),

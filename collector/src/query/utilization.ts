@@ -311,7 +311,7 @@ export interface PurchaseReviewAnswer {
 /** GET /v1/purchase-review: every instrument of one category against 1,200 h a year. */
 export function getPurchaseReview(
   ctx: CollectorContext,
-  opts: { category: string; from?: string; to?: string },
+  opts: { category: string; from?: string | undefined; to?: string | undefined; org?: string | undefined },
 ): PurchaseReviewAnswer {
   const tz = ctx.config.timezone;
   const now = ctx.now();
@@ -321,7 +321,7 @@ export function getPurchaseReview(
   if (!isDate(to))
     throw new QueryError('bad_request', `to: ${JSON.stringify(to)} is not a date (YYYY-MM-DD)`, 'to');
   const period = periodOf(ctx, from, to);
-  const rows = fleet(ctx, { category: opts.category });
+  const rows = fleet(ctx, { category: opts.category, ...(opts.org === undefined ? {} : { org: opts.org }) });
   const totals = periodTotals(
     ctx,
     period,
@@ -386,7 +386,13 @@ export interface IdleTrendAnswer {
  */
 export function getIdleTrend(
   ctx: CollectorContext,
-  opts: { from: string; to: string; days?: number; groupBy?: 'org' | 'category' },
+  opts: {
+    from: string;
+    to: string;
+    days?: number | undefined;
+    groupBy?: 'org' | 'category' | undefined;
+    org?: string | undefined;
+  },
 ): IdleTrendAnswer {
   const days = opts.days ?? ctx.config.idleDays;
   periodOf(ctx, opts.from, opts.to, MAX_TREND_DAYS);
@@ -407,7 +413,7 @@ export function getIdleTrend(
   const upper = weeks[weeks.length - 1]!.end;
   const tz = ctx.config.timezone;
   const instruments = new Map<string, TrendInstrument & { spells: UnpoweredSpell[] }>();
-  for (const r of fleet(ctx)) {
+  for (const r of fleet(ctx, opts.org === undefined ? {} : { org: opts.org })) {
     instruments.set(r.id, {
       group: opts.groupBy === 'org' ? r.org : opts.groupBy === 'category' ? r.category : null,
       firstSeenDate: r.first_seen === null ? null : dateOf(r.first_seen, tz),

@@ -26,6 +26,9 @@
  *   detector episodes each one gathered, and every change, append-only (migration 8).
  * - `detect_state`, `detect_days`, `detect_meta`, `collector_runs`: the detectors' state per
  *   instrument, their midnight checkpoints and daily histograms, the detection pass's position.
+ * - `api_keys`, `agent_credentials` (9): API keys and agent MQTT credentials made with the CLI or
+ *   the API instead of the YAML: only a SHA-256 digest of each key and a scrypt hash of each
+ *   password; revoked rows stay (revoked_at) so the list shows what was revoked when.
  */
 export const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
   {
@@ -514,6 +517,34 @@ CREATE TABLE detect_days (
 CREATE TABLE detect_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 -- each run of the collector: wills its own shutdown makes the broker publish are not an agent's
 CREATE TABLE collector_runs (started_at INTEGER PRIMARY KEY, stopping_at INTEGER);
+`,
+  },
+  {
+    version: 9,
+    name: 'API keys and agent credentials kept in the store',
+    // Read at every request / CONNECT, so a key made or revoked by the CLI while the collector runs
+    // counts at once. Secrets are never stored: a key's SHA-256 (keys are 32 random bytes, so a
+    // fast digest suffices), a password's scrypt hash with its parameters.
+    sql: `
+CREATE TABLE api_keys (
+  name TEXT PRIMARY KEY,
+  role TEXT NOT NULL,
+  org TEXT,
+  digest TEXT NOT NULL UNIQUE,
+  created_at INTEGER NOT NULL,
+  created_by TEXT,
+  revoked_at INTEGER
+);
+CREATE TABLE agent_credentials (
+  username TEXT PRIMARY KEY,
+  instruments TEXT NOT NULL,
+  org TEXT,
+  hash TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  created_by TEXT,
+  rotated_at INTEGER,
+  revoked_at INTEGER
+);
 `,
   },
 ];

@@ -155,18 +155,26 @@ export function countByStatus(db: DatabaseSync): Record<DeliveryStatus, number> 
 /** A page of deliveries in one status (newest first), keyset by id. */
 export function listDeliveries(
   db: DatabaseSync,
-  opts: { status?: DeliveryStatus; channel?: string; limit: number; cursor?: number },
+  opts: {
+    status?: DeliveryStatus | undefined;
+    channel?: string | undefined;
+    org?: string | undefined;
+    limit: number;
+    cursor?: number | undefined;
+  },
 ): DeliveryRow[] {
   return stmt(
     db,
     `SELECT * FROM notify_deliveries
        WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR channel = ?2) AND (?3 IS NULL OR id < ?3)
+         AND (?5 IS NULL OR org = ?5)
        ORDER BY id DESC LIMIT ?4`,
   ).all(
     opts.status ?? null,
     opts.channel ?? null,
     opts.cursor ?? null,
     opts.limit,
+    opts.org ?? null,
   ) as unknown as DeliveryRow[];
 }
 
