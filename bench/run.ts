@@ -7,6 +7,7 @@
 const BENCHES: Record<string, string> = {
   ingest: './ingest.ts',
   agent: './agent.ts',
+  'agent-outbox': './agent-outbox.ts',
   influx: './influx.ts',
   rejects: './rejects.ts',
   'ingest-core': './ingest-core.ts',
