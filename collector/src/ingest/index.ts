@@ -204,7 +204,7 @@ export function createIngest(ctx: CollectorContext): Ingest {
         storeFailureLoggedAt = now;
         log.error(
           { err, messages: batch.length },
-          `store refuses writes (${reason}): messages are not acknowledged until it accepts them again; agents keep them and send them again`,
+          `ledger write failed: messages not acknowledged: store refuses writes (${reason}) until it accepts them again; agents keep them and send them again`,
         );
       } else {
         failure.reason = reason;
@@ -213,7 +213,7 @@ export function createIngest(ctx: CollectorContext): Ingest {
           storeFailureLoggedAt = now;
           log.error(
             { err, refused: failure.refused, since: new Date(failure.since).toISOString() },
-            `store still refuses writes (${reason}): messages not acknowledged`,
+            `ledger write failed: messages not acknowledged: store still refuses writes (${reason})`,
           );
         }
       }
