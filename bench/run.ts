@@ -1,12 +1,13 @@
 /**
  * `npm run bench [-- NAME [options]]`: runs one benchmark (or all) and prints JSON on stdout.
- * NAME: ingest (collector vs bare Aedes and Mosquitto), agent, influx (shipper vs raw /write),
+ * NAME: ingest (collector vs bare Aedes and Mosquitto), agent, agent-outbox (the agent with a full outbox), influx (shipper vs raw /write),
  * report (the yearly uptime report), api (utilisation and usage over a seeded fleet), calibration
  * (accuracy of calibrate on the evaluation set), detect (ingest with the detectors on vs off). Options are passed on to the benchmark.
  */
 const BENCHES: Record<string, string> = {
   ingest: './ingest.ts',
   agent: './agent.ts',
+  'agent-outbox': './agent-outbox.ts',
   influx: './influx.ts',
   rejects: './rejects.ts',
   'ingest-core': './ingest-core.ts',

@@ -33,17 +33,28 @@ export interface ScanResult {
 /** Reads every intact record of a segment file's bytes. */
 export function scanRecords(buf: Buffer): ScanResult {
   const records: ScannedRecord[] = [];
+  const { goodLength, corrupt } = forEachRecord(buf, (record, offset, length) => {
+    records.push({ record, offset, length });
+  });
+  return { records, goodLength, corrupt };
+}
+
+/** Like scanRecords, without holding every record at once (a full segment is tens of thousands). */
+export function forEachRecord(
+  buf: Buffer,
+  fn: (record: OutboxRecord, offset: number, length: number) => void,
+): Omit<ScanResult, 'records'> {
   let corrupt = 0;
   let offset = 0;
   while (offset < buf.length) {
     const nl = buf.indexOf(0x0a, offset);
     if (nl < 0) break; // torn tail: no newline
     const record = decodeLine(buf.subarray(offset, nl));
-    if (record) records.push({ record, offset, length: nl + 1 - offset });
+    if (record) fn(record, offset, nl + 1 - offset);
     else corrupt++;
     offset = nl + 1;
   }
-  return { records, goodLength: offset, corrupt };
+  return { goodLength: offset, corrupt };
 }
 
 export function decodeLine(line: Buffer): OutboxRecord | null {

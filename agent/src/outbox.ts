@@ -15,7 +15,8 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { decodeLine, encodeRecord, scanRecords } from './outbox-framing.ts';
+import { decodeLine, encodeRecord, forEachRecord, type OutboxRecord, scanRecords } from './outbox-framing.ts';
+import { ACKED, DROPPED, GONE, type KindCode, LIVE, OutboxIndex } from './outbox-index.ts';
 
 /** What goes through the outbox: everything with a `seq`. `status` is published directly by the session. */
 export const OUTBOX_KINDS = ['telemetry', 'state', 'event'] as const;
@@ -64,17 +65,6 @@ interface Segment {
   fd: number | null;
 }
 
-interface Entry {
-  id: number;
-  kind: OutboxKind;
-  ts: number;
-  seg: Segment;
-  offset: number;
-  length: number;
-  /** 0 live, 1 acked, 2 dropped. */
-  status: 0 | 1 | 2;
-}
-
 interface Meta {
   version: 1;
   /** Every id below this has been acked (or dropped). */
@@ -91,6 +81,17 @@ interface Meta {
 }
 
 const META = 'meta.json';
+const TELEMETRY: KindCode = 0;
+/** Compaction copies through a buffer this big at most. */
+const COPY_CHUNK = 256 * 1024;
+/** Start-up reads segments through a buffer this big (more only for a longer line). */
+const SCAN_CHUNK = 256 * 1024;
+
+type OutboxRecordOf = { id: number; kind: string; payload: OutboxMessage['payload'] };
+
+function kindCode(kind: OutboxKind): KindCode {
+  return OUTBOX_KINDS.indexOf(kind) as KindCode;
+}
 const SEGMENT = /^(\d{16})\.seg$/;
 
 /**
@@ -110,15 +111,17 @@ export class Outbox {
   private readonly fsync: boolean;
   private readonly segmentBytes: number;
   private readonly onWarning: NonNullable<OutboxOptions['onWarning']>;
+  /** Sorted by firstId; a segment holds the ids from its firstId up to the next one's. */
   private segments: Segment[] = [];
-  private entries: Entry[] = [];
-  private head = 0;
-  private readonly byId = new Map<number, Entry>();
+  /** Where each message waiting for its PUBACK lies: 5 bytes each (outbox-index.ts). */
+  private readonly index = new OutboxIndex();
   private meta: Meta;
   private bytes = 0;
   private dropped = 0;
   private corrupt = 0;
   private closed = false;
+  /** Reused for every read: the session reads each message once, a compaction tens of thousands. */
+  private readBuf = Buffer.allocUnsafe(4096);
 
   private constructor(dir: string, opts: OutboxOptions) {
     this.dir = dir;
@@ -162,7 +165,7 @@ export class Outbox {
     if (kind === 'telemetry' || this.bytes + line.length > this.maxBytes) this.makeRoom(line.length);
     this.meta.nextId = id + 1;
     this.meta.seq[kind] = seq;
-    this.write(id, kind, body.ts, line);
+    this.write(id, kind, line);
     return { id, kind, payload };
   }
 
@@ -191,7 +194,7 @@ export class Outbox {
     };
     this.meta.nextId = id + 1;
     this.meta.seq.event = seq;
-    this.write(id, 'event', ts, encodeRecord({ id, kind: 'event', payload }));
+    this.write(id, 'event', encodeRecord({ id, kind: 'event', payload }));
     this.saveMeta(false);
     return { id, kind: 'event', payload };
   }
@@ -199,20 +202,17 @@ export class Outbox {
   /** The oldest un-acked message with id above `afterId` (0: the oldest), or null. */
   next(afterId = 0): OutboxMessage | null {
     this.assertOpen();
-    for (let i = this.firstIndexAbove(afterId); i < this.entries.length; i++) {
-      const e = this.entries[i]!;
-      if (e.status === 0) return this.read(e);
-    }
+    const index = this.index;
+    for (let row = index.firstRowAbove(afterId); row < index.size; row++)
+      if (index.status(row) === LIVE) return this.read(row);
     return null;
   }
 
   /** All un-acked messages, oldest first (reads them from disk: for tests and tools). */
   pending(): OutboxMessage[] {
     const out: OutboxMessage[] = [];
-    for (let i = this.head; i < this.entries.length; i++) {
-      const e = this.entries[i]!;
-      if (e.status === 0) out.push(this.read(e));
-    }
+    for (let row = 0; row < this.index.size; row++)
+      if (this.index.status(row) === LIVE) out.push(this.read(row));
     return out;
   }
 
@@ -221,21 +221,25 @@ export class Outbox {
     // A PUBACK arriving while shutting down is harmless: the entry is simply sent again next time.
     if (this.closed) return;
     this.inflight.delete(id);
-    const e = this.byId.get(id);
-    if (e?.status !== 0) return;
-    e.status = 1;
-    this.byId.delete(id);
-    e.seg.live--;
+    const row = this.index.find(id);
+    if (row < 0 || this.index.status(row) !== LIVE) return;
+    this.index.setStatus(row, ACKED);
+    this.segmentOf(id).live--;
     this.advanceHead();
   }
 
   stats(): OutboxStats {
-    return { pending: this.byId.size, bytes: this.bytes, dropped: this.dropped, corrupt: this.corrupt };
+    return { pending: this.index.live, bytes: this.bytes, dropped: this.dropped, corrupt: this.corrupt };
   }
 
   /** The pending data gap (telemetry dropped and not yet reported). */
   get gap(): DataGap | null {
     return this.meta.gap ? { ...this.meta.gap } : null;
+  }
+
+  /** Bytes the index holds in memory (its arrays' capacity): for tests and docs/performance.md. */
+  get indexBytes(): number {
+    return this.index.heapBytes;
   }
 
   close(): void {
@@ -255,53 +259,56 @@ export class Outbox {
       .map((m) => ({ firstId: Number(m[1]), file: join(this.dir, m[0]) }))
       .sort((a, b) => a.firstId - b.firstId);
     let maxId = this.meta.nextId - 1;
-    for (const f of files) {
-      const buf = readFileSync(f.file);
-      const scan = scanRecords(buf);
-      if (scan.goodLength < buf.length) {
+    let lastId = -1;
+    let misplaced = 0;
+    files.forEach((f, i) => {
+      const limit = files[i + 1]?.firstId ?? Number.POSITIVE_INFINITY;
+      const seg: Segment = { firstId: f.firstId, file: f.file, size: 0, live: 0, fd: null };
+      // Records are indexed as they are scanned, not collected first: a full segment is tens of
+      // thousands of them, and their objects would cost far more than the index itself.
+      const scan = scanSegmentFile(f.file, (record, offset) => {
+        const kind = record.kind as OutboxKind;
+        if (!OUTBOX_KINDS.includes(kind)) return;
+        maxId = Math.max(maxId, record.id);
+        const seq = Number(record.payload.seq);
+        if (Number.isSafeInteger(seq)) this.meta.seq[kind] = Math.max(this.meta.seq[kind], seq);
+        if (record.id < this.meta.ackedBelow || record.id <= lastId) return;
+        if (record.id < f.firstId || record.id >= limit) {
+          // The outbox never writes such a record; a segment's ids are what locates it in memory.
+          misplaced++;
+          return;
+        }
+        this.index.push(record.id, kindCode(kind), offset);
+        lastId = record.id;
+        seg.live++;
+      });
+      if (scan.goodLength < scan.size) {
         // A torn last write (power loss mid-append): cut it so the next append starts on a clean line.
         truncateSync(f.file, scan.goodLength);
         this.onWarning('outbox: torn write at the end of a segment was discarded', {
           file: f.file,
-          bytes: buf.length - scan.goodLength,
+          bytes: scan.size - scan.goodLength,
         });
       }
       if (scan.corrupt > 0) {
         this.corrupt += scan.corrupt;
         this.onWarning('outbox: damaged records skipped', { file: f.file, records: scan.corrupt });
       }
-      const seg: Segment = { firstId: f.firstId, file: f.file, size: scan.goodLength, live: 0, fd: null };
+      seg.size = scan.goodLength;
       this.segments.push(seg);
       this.bytes += seg.size;
-      for (const { record, offset, length } of scan.records) {
-        const kind = record.kind as OutboxKind;
-        if (!OUTBOX_KINDS.includes(kind)) continue;
-        maxId = Math.max(maxId, record.id);
-        const seq = Number(record.payload.seq);
-        if (Number.isSafeInteger(seq)) this.meta.seq[kind] = Math.max(this.meta.seq[kind], seq);
-        if (record.id < this.meta.ackedBelow || this.byId.has(record.id)) continue;
-        const e: Entry = {
-          id: record.id,
-          kind,
-          ts: Number(record.payload.ts),
-          seg,
-          offset,
-          length,
-          status: 0,
-        };
-        this.entries.push(e);
-        this.byId.set(e.id, e);
-        seg.live++;
-      }
+    });
+    if (misplaced > 0) {
+      this.corrupt += misplaced;
+      this.onWarning("outbox: records outside their segment's id range skipped", { records: misplaced });
     }
-    this.entries.sort((a, b) => a.id - b.id);
     this.meta.nextId = maxId + 1;
     // Segments with nothing left to send are garbage (acked before a crash removed them).
     for (const s of [...this.segments]) if (s.live === 0) this.removeSegment(s);
     this.saveMeta(this.fsync);
   }
 
-  private write(id: number, kind: OutboxKind, ts: number, line: Buffer): void {
+  private write(id: number, kind: OutboxKind, line: Buffer): void {
     let seg = this.segments[this.segments.length - 1];
     if (!seg || seg.size + line.length > this.segmentBytes) {
       seg = {
@@ -316,12 +323,10 @@ export class Outbox {
     const fd = this.fdOf(seg);
     writeSync(fd, line, 0, line.length, seg.size);
     if (this.fsync) fdatasyncSync(fd);
-    const e: Entry = { id, kind, ts, seg, offset: seg.size, length: line.length, status: 0 };
+    this.index.push(id, kindCode(kind), seg.size);
     seg.size += line.length;
     seg.live++;
     this.bytes += line.length;
-    this.entries.push(e);
-    this.byId.set(id, e);
   }
 
   /** Frees `needed` bytes by dropping the oldest telemetry (never states or events). */
@@ -329,20 +334,29 @@ export class Outbox {
     if (this.bytes + needed <= this.maxBytes) return;
     // Free a little more than needed, so a full outbox rewrites a segment now and then, not per append.
     const goal = needed + Math.floor(this.segmentBytes / 4);
+    const index = this.index;
     for (const seg of [...this.segments]) {
       if (this.bytes + goal <= this.maxBytes) return;
-      const droppable = this.entriesOf(seg).filter(
-        (e) => e.status === 0 && e.kind === 'telemetry' && !this.inflight.has(e.id),
-      );
-      const garbage = seg.size - this.entriesOf(seg).reduce((n, e) => n + (e.status === 0 ? e.length : 0), 0);
-      if (droppable.length === 0 && garbage === 0) continue;
+      let liveBytes = 0;
+      let droppable = false;
+      this.eachRecord(seg, (row, length) => {
+        if (index.status(row) !== LIVE) return true;
+        liveBytes += length;
+        droppable ||= index.kind(row) === TELEMETRY && !this.inflight.has(index.id(row));
+        return true;
+      });
+      const garbage = seg.size - liveBytes;
+      if (!droppable && garbage === 0) continue;
       let freed = garbage;
-      const drop: Entry[] = [];
-      for (const e of droppable) {
-        if (this.bytes - freed + goal <= this.maxBytes) break;
-        drop.push(e);
-        freed += e.length;
-      }
+      const drop: number[] = [];
+      this.eachRecord(seg, (row, length) => {
+        if (this.bytes - freed + goal <= this.maxBytes) return false;
+        if (index.status(row) !== LIVE || index.kind(row) !== TELEMETRY || this.inflight.has(index.id(row)))
+          return true;
+        drop.push(row);
+        freed += length;
+        return true;
+      });
       this.compact(seg, drop);
     }
     if (this.bytes + needed > this.maxBytes)
@@ -352,17 +366,37 @@ export class Outbox {
       });
   }
 
-  /** Rewrites a segment without its acked entries and without `drop`; atomic by rename. */
-  private compact(seg: Segment, drop: Entry[]): void {
-    const dropIds = new Set(drop.map((d) => d.id));
-    for (const d of drop) {
-      d.status = 2;
-      this.byId.delete(d.id);
+  /**
+   * Calls `fn(row, length)` for each row of `seg` whose record is in the file, in file order, until
+   * it returns false. The index keeps no lengths: a record runs to the next one. (Bytes the index
+   * does not know, e.g. a damaged line skipped at start-up, count with the record before them;
+   * reads cut at the newline, so they only make that record look longer here.)
+   */
+  private eachRecord(seg: Segment, fn: (row: number, length: number) => boolean): void {
+    const [from, to] = this.rowsOf(seg);
+    const index = this.index;
+    let prev = -1;
+    for (let row = from; row < to; row++) {
+      const offset = index.offset(row);
+      if (offset === GONE) continue;
+      if (prev >= 0 && !fn(prev, offset - index.offset(prev))) return;
+      prev = row;
+    }
+    if (prev >= 0) fn(prev, seg.size - index.offset(prev));
+  }
+
+  /** Rewrites a segment without its acked entries and without the rows `drop`; atomic by rename. */
+  private compact(seg: Segment, drop: number[]): void {
+    const index = this.index;
+    for (const row of drop) {
+      // The index keeps no timestamps (8 bytes each): the gap's range is read back from disk.
+      const ts = Number(this.readRecord(seg, row).payload.ts);
+      index.setStatus(row, DROPPED);
       seg.live--;
       const g = this.meta.gap;
       this.meta.gap = g
-        ? { telemetry: g.telemetry + 1, from: Math.min(g.from, d.ts), to: Math.max(g.to, d.ts) }
-        : { telemetry: 1, from: d.ts, to: d.ts };
+        ? { telemetry: g.telemetry + 1, from: Math.min(g.from, ts), to: Math.max(g.to, ts) }
+        : { telemetry: 1, from: ts, to: ts };
       this.dropped++;
     }
     if (drop.length > 0)
@@ -372,49 +406,95 @@ export class Outbox {
       });
     // The gap and the seq counters are durable before the entries disappear.
     this.saveMeta(this.fsync);
-    const keep = this.entriesOf(seg).filter((e) => e.status === 0 && !dropIds.has(e.id));
+    const [from, to] = this.rowsOf(seg);
+    const keep: number[] = [];
+    for (let row = from; row < to; row++) if (index.status(row) === LIVE) keep.push(row);
     if (keep.length === 0) {
       this.removeSegment(seg);
       this.advanceHead();
       return;
     }
+    // Copied record by record (each cut at its newline) through small buffers, not gathered in memory.
     const fd = this.fdOf(seg);
-    const parts: Buffer[] = [];
-    let offset = 0;
-    const offsets: number[] = [];
-    for (const e of keep) {
-      const buf = Buffer.alloc(e.length);
-      readSync(fd, buf, 0, e.length, e.offset);
-      parts.push(buf);
-      offsets.push(offset);
-      offset += e.length;
-    }
     const tmp = `${seg.file}.tmp`;
-    writeFileSync(tmp, Buffer.concat(parts));
-    if (this.fsync) syncFile(tmp);
+    const out = openSync(tmp, 'w');
+    const offsets = new Uint32Array(keep.length);
+    let size = 0;
+    try {
+      let buf = Buffer.allocUnsafe(Math.min(COPY_CHUNK, Math.max(seg.size, 1024)));
+      let bufAt = 0;
+      let bufLength = 0;
+      const outBuf = Buffer.allocUnsafe(COPY_CHUNK);
+      let outLength = 0;
+      for (let i = 0; i < keep.length; i++) {
+        const at = index.offset(keep[i]!);
+        let nl = -1;
+        for (;;) {
+          if (at >= bufAt && at < bufAt + bufLength) {
+            nl = buf.indexOf(0x0a, at - bufAt);
+            if (nl >= 0 && nl < bufLength) break;
+          }
+          // Refill from this record on; a record longer than the buffer makes it grow.
+          if (at === bufAt && bufLength === buf.length) buf = Buffer.allocUnsafe(buf.length * 2);
+          bufAt = at;
+          bufLength = readSync(fd, buf, 0, buf.length, at);
+          if (bufLength === 0 || (bufLength < buf.length && buf.subarray(0, bufLength).indexOf(0x0a) < 0))
+            throw new Error(`outbox: record ${index.id(keep[i]!)} unreadable in ${seg.file}`);
+        }
+        const line = buf.subarray(at - bufAt, nl + 1);
+        if (outLength + line.length > outBuf.length) {
+          writeSync(out, outBuf, 0, outLength);
+          outLength = 0;
+        }
+        offsets[i] = size;
+        if (line.length > outBuf.length) writeSync(out, line);
+        else {
+          line.copy(outBuf, outLength);
+          outLength += line.length;
+        }
+        size += line.length;
+      }
+      if (outLength > 0) writeSync(out, outBuf, 0, outLength);
+      if (this.fsync) fsyncSync(out);
+    } finally {
+      closeSync(out);
+    }
     this.closeSegment(seg);
     renameSync(tmp, seg.file);
-    this.bytes -= seg.size - offset;
-    seg.size = offset;
-    keep.forEach((e, i) => {
-      e.offset = offsets[i]!;
+    this.bytes -= seg.size - size;
+    seg.size = size;
+    for (let row = from; row < to; row++) index.setOffset(row, GONE);
+    keep.forEach((row, i) => {
+      index.setOffset(row, offsets[i]!);
     });
     this.advanceHead();
   }
 
-  private entriesOf(seg: Segment): Entry[] {
-    const out: Entry[] = [];
-    for (let i = this.head; i < this.entries.length; i++) {
-      const e = this.entries[i]!;
-      if (e.seg === seg) out.push(e);
-      else if (e.seg.firstId > seg.firstId) break;
+  /** The index rows [from, to) of a segment's ids. */
+  private rowsOf(seg: Segment): [number, number] {
+    const i = this.segments.indexOf(seg);
+    const next = this.segments[i + 1];
+    const from = this.index.firstRowAbove(seg.firstId - 1);
+    const to = next ? this.index.firstRowAbove(next.firstId - 1) : this.index.size;
+    return [from, to];
+  }
+
+  private segmentOf(id: number): Segment {
+    const segs = this.segments;
+    let lo = 0;
+    let hi = segs.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (segs[mid]!.firstId <= id) lo = mid + 1;
+      else hi = mid;
     }
-    return out;
+    const seg = segs[lo - 1];
+    if (!seg) throw new Error(`outbox: no segment holds record ${id}`);
+    return seg;
   }
 
   private advanceHead(): void {
-    while (this.head < this.entries.length && this.entries[this.head]!.status !== 0) this.head++;
-    const ackedBelow = this.head < this.entries.length ? this.entries[this.head]!.id : this.meta.nextId;
+    const ackedBelow = this.index.advanceHead() ?? this.meta.nextId;
     const done = this.segments.filter((s) => s.live === 0 && s !== this.segments[this.segments.length - 1]);
     const moved = ackedBelow !== this.meta.ackedBelow;
     this.meta.ackedBelow = ackedBelow;
@@ -423,29 +503,36 @@ export class Outbox {
       this.saveMeta(this.fsync);
       for (const s of done) this.removeSegment(s);
     } else if (moved) this.saveMeta(false);
-    if (this.head > 1024 && this.head * 2 > this.entries.length) {
-      this.entries = this.entries.slice(this.head);
-      this.head = 0;
-    }
   }
 
-  private firstIndexAbove(afterId: number): number {
-    let lo = this.head;
-    let hi = this.entries.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.entries[mid]!.id <= afterId) lo = mid + 1;
-      else hi = mid;
+  /** Reads a row's record: up to the next record's offset, cut at its newline. */
+  private readRecord(seg: Segment, row: number): OutboxRecordOf {
+    const index = this.index;
+    const id = index.id(row);
+    const offset = index.offset(row);
+    let end = seg.size;
+    const [, to] = this.rowsOf(seg);
+    for (let r = row + 1; r < to; r++) {
+      const o = index.offset(r);
+      if (o !== GONE) {
+        end = o;
+        break;
+      }
     }
-    return lo;
+    const length = end - offset;
+    if (this.readBuf.length < length)
+      this.readBuf = Buffer.allocUnsafe(Math.max(length, this.readBuf.length * 2));
+    const n = readSync(this.fdOf(seg), this.readBuf, 0, length, offset);
+    const nl = this.readBuf.subarray(0, n).indexOf(0x0a);
+    const record = offset === GONE || nl < 0 ? null : decodeLine(this.readBuf.subarray(0, nl));
+    if (!record || record.id !== id) throw new Error(`outbox: record ${id} unreadable in ${seg.file}`);
+    return record as OutboxRecordOf;
   }
 
-  private read(e: Entry): OutboxMessage {
-    const buf = Buffer.alloc(e.length - 1);
-    readSync(this.fdOf(e.seg), buf, 0, buf.length, e.offset);
-    const record = decodeLine(buf);
-    if (!record || record.id !== e.id) throw new Error(`outbox: record ${e.id} unreadable in ${e.seg.file}`);
-    return { id: e.id, kind: e.kind, payload: record.payload as OutboxMessage['payload'] };
+  private read(row: number): OutboxMessage {
+    const id = this.index.id(row);
+    const record = this.readRecord(this.segmentOf(id), row);
+    return { id, kind: OUTBOX_KINDS[this.index.kind(row)], payload: record.payload };
   }
 
   private fdOf(seg: Segment): number {
@@ -462,6 +549,10 @@ export class Outbox {
     this.closeSegment(seg);
     rmSync(seg.file, { force: true });
     this.bytes -= seg.size;
+    // Its rows (all acked or dropped) may sit behind a live head for a while: mark them as gone, or
+    // the segment before, whose id range now extends over them, would take their offsets for its own.
+    const [from, to] = this.rowsOf(seg);
+    for (let row = from; row < to; row++) this.index.setOffset(row, GONE);
     this.segments = this.segments.filter((s) => s !== seg);
   }
 
@@ -506,6 +597,45 @@ const EPOCH_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 function newEpoch(): string {
   const random = Math.floor(Math.random() * 2 ** 52).toString(36);
   return `${Date.now().toString(36)}-${random}`;
+}
+
+/**
+ * Scans a segment file through one small buffer (a segment is up to 16 MiB, and reading it whole
+ * at start-up left the agent's RSS at several of them until the next major GC).
+ */
+function scanSegmentFile(
+  file: string,
+  fn: (record: OutboxRecord, offset: number, length: number) => void,
+): { goodLength: number; corrupt: number; size: number } {
+  const fd = openSync(file, 'r');
+  try {
+    let buf = Buffer.allocUnsafe(SCAN_CHUNK);
+    let filled = 0;
+    let base = 0;
+    let corrupt = 0;
+    for (;;) {
+      if (filled === buf.length) {
+        // One line longer than the buffer: make room for it.
+        const bigger = Buffer.allocUnsafe(buf.length * 2);
+        buf.copy(bigger, 0, 0, filled);
+        buf = bigger;
+      }
+      const n = readSync(fd, buf, filled, buf.length - filled, base + filled);
+      if (n === 0) break;
+      filled += n;
+      const at = base;
+      const r = forEachRecord(buf.subarray(0, filled), (record, offset, length) =>
+        fn(record, at + offset, length),
+      );
+      corrupt += r.corrupt;
+      buf.copy(buf, 0, r.goodLength, filled);
+      filled -= r.goodLength;
+      base += r.goodLength;
+    }
+    return { goodLength: base, corrupt, size: base + filled };
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function syncFile(file: string): void {

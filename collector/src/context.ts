@@ -14,4 +14,15 @@ export interface CollectorContext {
   now: () => number;
   /** The series store and the InfluxDB shipper, once started (exports.ts). */
   exports?: Exports;
+  /** Set by ingest while the store refuses writes (disk full, I/O error), cleared by the next commit: `/healthz`. */
+  storeFailure?: StoreFailure | null;
+}
+
+export interface StoreFailure {
+  /** What failed, for operators: e.g. `disk full (SQLITE_FULL): database or disk is full`. */
+  reason: string;
+  /** When it started (ms since the epoch). */
+  since: number;
+  /** Messages refused (not acknowledged) since then. */
+  refused: number;
 }

@@ -18,6 +18,29 @@ describe('/healthz, /metrics, /openapi.json, /docs', () => {
     expect(app.dayi.mqttPort).toBeGreaterThan(0);
   });
 
+  it('/healthz answers 503 with the reason while the store refuses writes (disk full), and ok again after', async () => {
+    const since = Date.UTC(2026, 11, 6, 5, 0);
+    app.dayi.ctx.storeFailure = {
+      reason: 'disk full (SQLITE_FULL): database or disk is full',
+      since,
+      refused: 12,
+    };
+    const res = await app.inject({ method: 'GET', url: '/healthz' });
+    expect(res.statusCode).toBe(503);
+    expect(res.json()).toEqual({
+      status: 'error',
+      mqtt: { port: app.dayi.mqttPort },
+      store: 'error',
+      storeError: {
+        reason: 'disk full (SQLITE_FULL): database or disk is full',
+        since: '2026-12-06T05:00:00.000Z',
+        refused: 12,
+      },
+    });
+    app.dayi.ctx.storeFailure = null;
+    expect((await app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
+  });
+
   it('/metrics serves Prometheus text with MQTT, ingest and HTTP figures', async () => {
     await app.inject({ method: 'GET', url: '/v1/instruments', headers: auth('platform') });
     await app.inject({ method: 'GET', url: '/no/such/route' });

@@ -308,8 +308,18 @@ describe('ingest: the ledger transaction', () => {
     // a store failure is not retried message by message
     expect(lines.join('')).not.toMatch(/one by one/);
     expect(lines.join('')).toMatch(/ledger write failed: messages not acknowledged/);
+    // what /healthz reports until a commit succeeds again; logged once, not per batch
+    expect(ctx.storeFailure).toMatchObject({
+      reason: expect.stringMatching(/^store read-only \(SQLITE_READONLY\)/),
+      refused: 3,
+    });
+    await Promise.allSettled([failing.submit(msg('dayi/v1/NMR-1/state', state(4, T0)))]);
+    expect(ctx.storeFailure?.refused).toBe(4);
+    expect(lines.filter((l) => l.includes('store refuses writes'))).toHaveLength(1);
     ctx.db.exec('PRAGMA query_only = OFF');
     expect((await failing.submit(msg('dayi/v1/NMR-1/state', state(1, T0)))).outcome).toBe('accepted');
+    expect(ctx.storeFailure).toBeNull();
+    expect(lines.join('')).toMatch(/store accepts writes again/);
     await failing.close();
   });
 

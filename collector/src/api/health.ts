@@ -27,8 +27,20 @@ export async function healthRoutes(app: FastifyInstance, { ctx, mqttPort }: Heal
         request.log.error({ err }, 'store health check failed');
         store = 'error';
       }
+      // `SELECT 1` still answers when the disk is full: what ingest last met tells the truth.
+      const failure = ctx.storeFailure;
+      if (failure) store = 'error';
+      const storeError = failure
+        ? { reason: failure.reason, since: new Date(failure.since).toISOString(), refused: failure.refused }
+        : undefined;
       const influx = ctx.exports?.influx?.health();
-      const body = { status: store, mqtt: { port: mqttPort() }, store, ...(influx ? { influx } : {}) };
+      const body = {
+        status: store,
+        mqtt: { port: mqttPort() },
+        store,
+        ...(storeError ? { storeError } : {}),
+        ...(influx ? { influx } : {}),
+      };
       return reply.status(store === 'ok' ? 200 : 503).send(body);
     },
   );

@@ -197,6 +197,12 @@ export const healthResponse = z
     status: z.enum(['ok', 'error']),
     mqtt: z.object({ port: z.number().int() }),
     store: z.enum(['ok', 'error']),
+    storeError: z
+      .object({ reason: z.string(), since: z.string(), refused: z.number().int() })
+      .optional()
+      .describe(
+        'why the store refuses writes (disk full, I/O error): messages are not acknowledged meanwhile',
+      ),
     influx: influxHealthSchema.optional(),
   })
   .describe('liveness of the collector');

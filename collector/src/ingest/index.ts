@@ -132,6 +132,14 @@ export function createIngest(ctx: CollectorContext): Ingest {
   }
 
   function settle(batch: readonly Pending[], results: readonly LedgerResult[], started: bigint): void {
+    const failure = ctx.storeFailure;
+    if (failure) {
+      ctx.storeFailure = null;
+      log.warn(
+        { refused: failure.refused, since: new Date(failure.since).toISOString(), reason: failure.reason },
+        'store accepts writes again: acknowledging messages',
+      );
+    }
     metrics.commitSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
     metrics.commitBatch.observe(batch.length);
     if (ledger.restarts().length > 0) reportRestarts();
@@ -183,8 +191,33 @@ export function createIngest(ctx: CollectorContext): Ingest {
     }
   }
 
+  /** Last time a store failure was logged: once at the start, then at most every STORE_FAILURE_LOG_MS. */
+  let storeFailureLoggedAt = 0;
+
   function fail(batch: readonly Pending[], err: Error): void {
-    log.error({ err, messages: batch.length }, 'ledger write failed: messages not acknowledged');
+    if (isStoreFailure(err)) {
+      const now = Date.now();
+      const reason = storeFailureReason(err);
+      const failure = ctx.storeFailure;
+      if (!failure) {
+        ctx.storeFailure = { reason, since: now, refused: batch.length };
+        storeFailureLoggedAt = now;
+        log.error(
+          { err, messages: batch.length },
+          `ledger write failed: messages not acknowledged: store refuses writes (${reason}) until it accepts them again; agents keep them and send them again`,
+        );
+      } else {
+        failure.reason = reason;
+        failure.refused += batch.length;
+        if (now - storeFailureLoggedAt >= STORE_FAILURE_LOG_MS) {
+          storeFailureLoggedAt = now;
+          log.error(
+            { err, refused: failure.refused, since: new Date(failure.since).toISOString() },
+            `ledger write failed: messages not acknowledged: store still refuses writes (${reason})`,
+          );
+        }
+      }
+    } else log.error({ err, messages: batch.length }, 'ledger write failed: messages not acknowledged');
     for (const item of batch) {
       try {
         item.done(err);
@@ -249,6 +282,26 @@ export function createIngest(ctx: CollectorContext): Ingest {
 // corrupt, full, …), not one message: retrying message by message would only repeat the failure
 // (and, for BUSY, wait out busy_timeout once per message).
 const STORE_FAILURES = new Set([5, 6, 7, 8, 10, 11, 13, 14, 15, 26]);
+
+const STORE_FAILURE_LOG_MS = 10_000;
+const STORE_FAILURE_NAMES: Record<number, string> = {
+  5: 'store busy (SQLITE_BUSY)',
+  6: 'store locked (SQLITE_LOCKED)',
+  7: 'out of memory (SQLITE_NOMEM)',
+  8: 'store read-only (SQLITE_READONLY)',
+  10: 'I/O error (SQLITE_IOERR)',
+  11: 'store corrupt (SQLITE_CORRUPT)',
+  13: 'disk full (SQLITE_FULL)',
+  14: 'store cannot be opened (SQLITE_CANTOPEN)',
+  15: 'store lock protocol error (SQLITE_PROTOCOL)',
+  26: 'not a database (SQLITE_NOTADB)',
+};
+
+function storeFailureReason(err: unknown): string {
+  const code = ((err as { errcode?: number }).errcode ?? 0) & 0xff;
+  const message = (err as Error).message ?? String(err);
+  return `${STORE_FAILURE_NAMES[code] ?? `SQLite error ${code}`}: ${message.slice(0, 200)}`;
+}
 
 function isStoreFailure(err: unknown): boolean {
   const code = (err as { errcode?: unknown } | null)?.errcode;

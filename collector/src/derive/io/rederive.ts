@@ -46,8 +46,42 @@ interface MessageRow {
   payload: string;
 }
 
-/** Rebuilds one instrument, or all when `instrumentId` is omitted, in one transaction. */
+/**
+ * Rebuilds one instrument in one transaction, or all when `instrumentId` is omitted: then one
+ * transaction per instrument, so that a collector running beside `dayi collector rederive` (another
+ * connection) waits for one instrument's rebuild at a time, not for the whole history: its ingest
+ * goes on. Called inside a transaction (the collector's start-up), it all stays in that one.
+ */
 export function rederive(ctx: CollectorContext, instrumentId?: string): RederiveResult {
+  if (instrumentId !== undefined || ctx.db.isTransaction) return rederiveIn(ctx, instrumentId);
+  const ids = stmt(
+    ctx.db,
+    `SELECT instrument_id AS id FROM messages UNION SELECT instrument_id FROM instrument_status
+     UNION SELECT instrument_id FROM observations UNION SELECT instrument_id FROM daily_usage
+     UNION SELECT instrument_id FROM dirty_days`,
+  ).all() as { id: string }[];
+  const total: RederiveResult = { instruments: 0, messages: 0, observations: 0, days: 0 };
+  for (const { id } of ids) {
+    const started = performance.now();
+    const r = rederiveIn(ctx, id);
+    // Leave the write lock free for a moment, as long as the rebuild held it (2-50 ms): SQLite's busy
+    // handler polls, so a writer beside us (the collector's ingest) would otherwise rarely get in
+    // between two instruments.
+    pause(Math.min(50, Math.max(2, performance.now() - started)));
+    total.instruments += r.instruments;
+    total.messages += r.messages;
+    total.observations += r.observations;
+    total.days += r.days;
+  }
+  return total;
+}
+
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+function pause(ms: number): void {
+  Atomics.wait(sleeper, 0, 0, ms);
+}
+
+function rederiveIn(ctx: CollectorContext, instrumentId?: string): RederiveResult {
   const { db, config } = ctx;
   const only = instrumentId ?? null;
   return inTransaction(db, () => {
