@@ -166,10 +166,10 @@ export async function runInfluxBench(o: {
 
     // The lines the shipper sends, in its batches: a dry run with a writer that keeps them. Its
     // time is the shipper's own cost without any network (reading, encoding, cursor commits).
-    const batches: string[][] = [];
+    const bodies: Buffer[] = [];
     const dry = freshShipper('dry', {
       async write(lines) {
-        batches.push([...lines]);
+        bodies.push(Buffer.from(lines.text));
       },
     });
     const dryCpu0 = selfCpuMs();
@@ -180,7 +180,6 @@ export async function runInfluxBench(o: {
       clientCpuMsPer1000Lines: Number((((selfCpuMs() - dryCpu0) / total) * 1000).toFixed(2)),
     };
     dry.close();
-    const bodies = batches.map((b) => Buffer.from(`${b.join('\n')}\n`));
 
     async function rawRound(database: string): Promise<void> {
       for (const body of bodies) {

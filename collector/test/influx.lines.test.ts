@@ -8,6 +8,7 @@ import {
   createTelemetryEncoder,
   detailText,
   fieldText,
+  LineBatch,
   metricField,
   nsTime,
   stateLine,
@@ -154,7 +155,9 @@ describe('line protocol is byte for byte what Point writes', () => {
         fc.tuple(text, text, text, text, text),
         (id, org, category, start, length, [kind, type, severity, status, detail]) => {
           const end = length === undefined ? undefined : start + length;
-          expect(stateLine({ instrumentId: id, org, state: 'idle', start, ...(end ? { end } : {}) })).toBe(
+          expect(
+            stateLine({ instrumentId: id, org, state: 'idle', start, ...(end !== undefined ? { end } : {}) }),
+          ).toBe(
             withPoint(
               'state',
               { instrument: id, org },
@@ -194,6 +197,27 @@ describe('line protocol is byte for byte what Point writes', () => {
         },
       ),
       { numRuns: 300 },
+    );
+  });
+});
+
+describe('a batch is its request body', () => {
+  it('holds the lines joined by newlines, grows as needed, and splits back into them', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.string({ unit: 'grapheme', minLength: 1, maxLength: 40 }).map(fieldText), {
+          maxLength: 50,
+        }),
+        fc.integer({ min: 1, max: 64 }),
+        (lines, capacity) => {
+          const b = new LineBatch(capacity);
+          for (const l of lines) b.push(l);
+          expect(b.count).toBe(lines.length);
+          expect(b.text.toString()).toBe(lines.map((l) => `${l}\n`).join(''));
+          expect(b.lines()).toEqual(lines);
+          expect(LineBatch.of(lines).text.equals(b.text)).toBe(true);
+        },
+      ),
     );
   });
 });

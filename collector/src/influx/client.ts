@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
 import { HttpError, InfluxDB, setLogger, type WriteApi } from '@influxdata/influxdb-client';
 import { gzipLevel, type InfluxConfig } from './config.ts';
+import { LineBatch } from './lines.ts';
 
 const gzip = promisify(gzipCb);
 
@@ -90,12 +91,12 @@ export interface EncodedBody {
 export interface InfluxClient {
   /**
    * Writes lines (ns timestamps); resolves when InfluxDB answered 2xx. Throws InfluxWriteError.
-   * `body`: the same lines as encode() made them, so that a batch can be encoded while the
+   * `body`: what encode() made of the same lines, so that a batch can be compressed while the
    * request before it is under way.
    */
-  write(lines: readonly string[], body?: EncodedBody): Promise<void>;
+  write(lines: LineBatch | readonly string[], body?: EncodedBody): Promise<void>;
   /** The request body of these lines (v1 only; undefined for v2, whose library encodes). */
-  encode(lines: readonly string[]): Promise<EncodedBody | undefined>;
+  encode(lines: LineBatch): Promise<EncodedBody | undefined>;
   /** InfluxQL through `/query`; returns the series of each statement's result. */
   query(influxql: string, opts?: { method?: 'GET' | 'POST' }): Promise<QueryResult[]>;
   /** `CREATE DATABASE` (idempotent on 1.x); throws InfluxWriteError. */
@@ -144,13 +145,12 @@ export function createInfluxClient(config: InfluxConfig, opts: ClientOptions = {
   if (config.retentionPolicy) params.set('rp', config.retentionPolicy);
   const writeUrl = `${base}/write?${params}`;
 
-  async function encode(lines: readonly string[]): Promise<EncodedBody> {
-    const text = `${lines.join('\n')}\n`;
-    if (level === null) return { data: Buffer.from(text), gzip: false };
-    return { data: await gzip(text, { level }), gzip: true };
+  async function encode(lines: LineBatch): Promise<EncodedBody> {
+    if (level === null) return { data: lines.text, gzip: false };
+    return { data: await gzip(lines.text, { level }), gzip: true };
   }
 
-  async function writeV1(lines: readonly string[], encoded?: EncodedBody): Promise<void> {
+  async function writeV1(lines: LineBatch, encoded?: EncodedBody): Promise<void> {
     const body = encoded ?? (await encode(lines));
     let res: Response;
     try {
@@ -211,7 +211,10 @@ export function createInfluxClient(config: InfluxConfig, opts: ClientOptions = {
   }
 
   return {
-    write: (lines, body) => (v2 ? v2.write(lines) : writeV1(lines, body)),
+    write(lines, body) {
+      const batch = lines instanceof LineBatch ? lines : LineBatch.of(lines);
+      return v2 ? v2.write(batch.lines()) : writeV1(batch, body);
+    },
     encode: async (lines) => (v2 ? undefined : encode(lines)),
     query,
     async createDatabase() {

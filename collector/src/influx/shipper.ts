@@ -22,7 +22,14 @@ import { computeDays } from '../derive/io/recompute.ts';
 import { dayBounds } from '../derive/pure/calendar.ts';
 import { observationOf } from '../derive/pure/observation.ts';
 import { type EncodedBody, InfluxWriteError } from './client.ts';
-import { alertLine, createTelemetryEncoder, type Measurement, stateLine, usageLine } from './lines.ts';
+import {
+  alertLine,
+  createTelemetryEncoder,
+  LineBatch,
+  type Measurement,
+  stateLine,
+  usageLine,
+} from './lines.ts';
 import { foldRuns, type OpenRun } from './runs.ts';
 
 /** Rows encoded between two turns of the event loop while a request is under way. */
@@ -37,9 +44,9 @@ export type Stream = keyof typeof CURSORS;
 
 export interface Writer {
   /** `body`: what encode() made of these lines, when the writer has encode(). */
-  write(lines: readonly string[], body?: EncodedBody): Promise<void>;
+  write(lines: LineBatch, body?: EncodedBody): Promise<void>;
   /** Encodes a batch's request body ahead of sending it (while the request before is under way). */
-  encode?(lines: readonly string[]): Promise<EncodedBody | undefined>;
+  encode?(lines: LineBatch): Promise<EncodedBody | undefined>;
 }
 
 export interface ShipperOptions {
@@ -136,13 +143,14 @@ export function createShipper(opts: ShipperOptions) {
    * Sends lines; a 413 sends halves, a 400/422 halves down to the lines InfluxDB refuses and drops
    * only those (a batch sent again overwrites what a partial write kept). Returns lines dropped.
    */
-  async function send(lines: readonly string[], body?: EncodedBody): Promise<number> {
-    if (lines.length === 0) return 0;
+  async function send(batch: LineBatch, body?: EncodedBody): Promise<number> {
+    if (batch.count === 0) return 0;
     try {
-      await opts.writer.write(lines, body);
+      await opts.writer.write(batch, body);
       return 0;
     } catch (err) {
       if (!(err instanceof InfluxWriteError) || err.kind === 'retry') throw err;
+      const lines = batch.lines();
       if (lines.length === 1) {
         if (err.kind === 'too_large') throw err;
         opts.log?.error(
@@ -152,7 +160,7 @@ export function createShipper(opts: ShipperOptions) {
         return 1;
       }
       const half = Math.ceil(lines.length / 2);
-      return (await send(lines.slice(0, half))) + (await send(lines.slice(half)));
+      return (await send(LineBatch.of(lines.slice(0, half)))) + (await send(LineBatch.of(lines.slice(half))));
     }
   }
 
@@ -181,7 +189,7 @@ export function createShipper(opts: ShipperOptions) {
   }
 
   interface MessageBatch {
-    lines: string[];
+    lines: LineBatch;
     /** The request body of `lines`, encoded ahead (when the writer encodes). */
     body: EncodedBody | undefined;
     /** The last ledger row the batch covers. */
@@ -210,7 +218,7 @@ export function createShipper(opts: ShipperOptions) {
     const rows = readMessages.all(from, opts.batchLines) as unknown as MessageRow[];
     if (rows.length === 0) return null;
     const b: MessageBatch = {
-      lines: [],
+      lines: new LineBatch(opts.batchLines * 128),
       body: undefined,
       last: from,
       changed: new Map(),
@@ -240,7 +248,7 @@ export function createShipper(opts: ShipperOptions) {
           payload.ts <= open.lastTs + offlineAfter
         ) {
           // The common case, the run goes on: no state line (what foldRuns does, without its garbage).
-          if (line !== null && b.lines.length + 1 > opts.batchLines) break;
+          if (line !== null && b.lines.count + 1 > opts.batchLines) break;
           if (own) own.lastTs = payload.ts;
           else b.changed.set(instrumentId, { ...open, lastTs: payload.ts });
           if (line !== null) {
@@ -262,7 +270,7 @@ export function createShipper(opts: ShipperOptions) {
           }
         }
         // Whole messages only: a batch ends before the message that would pass the bound.
-        if (b.lines.length > 0 && b.lines.length + pending.length > opts.batchLines) break;
+        if (b.lines.count > 0 && b.lines.count + pending.length > opts.batchLines) break;
         for (const l of pending) b.lines.push(l);
         if (isTelemetry) b.telemetry++;
         b.states += pending.length - (isTelemetry ? 1 : 0);
@@ -272,7 +280,7 @@ export function createShipper(opts: ShipperOptions) {
       b.last = id;
     }
     b.more = rows.length === opts.batchLines || b.last < rows[rows.length - 1]![0];
-    if (opts.writer.encode && b.lines.length > 0) b.body = await opts.writer.encode(b.lines);
+    if (opts.writer.encode && b.lines.count > 0) b.body = await opts.writer.encode(b.lines);
     return b;
   }
 
@@ -347,7 +355,7 @@ export function createShipper(opts: ShipperOptions) {
         }),
       );
     }
-    stats.rejected += await send(lines);
+    stats.rejected += await send(LineBatch.of(lines));
     commit('usage', rows[rows.length - 1]!.id);
     stats.lines.usage_daily = (stats.lines.usage_daily ?? 0) + lines.length;
     return rows.length === opts.batchLines;
@@ -384,7 +392,7 @@ export function createShipper(opts: ShipperOptions) {
         detail: r.detail,
       }),
     );
-    stats.rejected += await send(lines);
+    stats.rejected += await send(LineBatch.of(lines));
     commit('alerts', rows[rows.length - 1]!.id);
     stats.lines.alert = (stats.lines.alert ?? 0) + lines.length;
     return rows.length === opts.batchLines;
