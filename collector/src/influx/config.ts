@@ -4,20 +4,18 @@ import { z } from 'zod';
 /** At most this many lines go into one write request (the issue's bound; InfluxData suggests 5,000). */
 export const MAX_BATCH_LINES = 5000;
 
-/** The gzip level `gzip: true` means: level 1 is ~2× cheaper than zlib's default 6, ~10 % larger. */
+/**
+ * The gzip level `gzip: true` (the default) means. Measured on loopback (bench/influx,
+ * docs/performance.md): level 1 costs the shipper less CPU than no gzip at all (compressing runs on
+ * the thread pool, and sending 1/6 of the bytes saves more than that on the event loop), and is
+ * ~2× cheaper than zlib's default 6 at ~10 % larger bodies.
+ */
 export const DEFAULT_GZIP_LEVEL = 1;
 
-const LOOPBACK_HOSTS = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])$/i;
-
-/**
- * The gzip level the request bodies are compressed with, or null for none. `auto`: none when
- * InfluxDB is on this host (loopback; compressing only costs CPU on both ends), level 1 otherwise.
- */
-export function gzipLevel(c: Pick<InfluxConfig, 'gzip' | 'url'>): number | null {
+/** The gzip level the request bodies are compressed with, or null for none. */
+export function gzipLevel(c: Pick<InfluxConfig, 'gzip'>): number | null {
   if (c.gzip === false) return null;
-  if (c.gzip === true) return DEFAULT_GZIP_LEVEL;
-  if (c.gzip === 'auto') return LOOPBACK_HOSTS.test(new URL(c.url).hostname) ? null : DEFAULT_GZIP_LEVEL;
-  return c.gzip;
+  return c.gzip === true ? DEFAULT_GZIP_LEVEL : c.gzip;
 }
 
 /**
@@ -44,11 +42,8 @@ export const influxConfigSchema = z
     bucket: z.string().min(1).optional(),
     /** Lines per write request, at most 5,000. */
     batchLines: z.number().int().min(1).max(MAX_BATCH_LINES).default(MAX_BATCH_LINES),
-    /**
-     * gzip the request bodies (`Content-Encoding: gzip`): `auto` (none on loopback, else level 1),
-     * `true` (level 1), `false`, or a zlib level 1–9.
-     */
-    gzip: z.union([z.literal('auto'), z.boolean(), z.number().int().min(1).max(9)]).default('auto'),
+    /** gzip the request bodies (`Content-Encoding: gzip`): `true` (level 1), `false`, or a zlib level 1–9. */
+    gzip: z.union([z.boolean(), z.number().int().min(1).max(9)]).default(true),
     /** How often the shipper looks for new ledger rows when it has caught up. */
     flushEvery: duration().default(1000),
     /** Backoff after a failed write doubles from 1 s up to this; a `Retry-After` is honoured up to it. */
