@@ -1,22 +1,33 @@
 /**
  * bench/influx: lines/s the collector's InfluxDB shipper delivers from a SQLite ledger, against the
- * raw `/write` throughput of the same influxd in the same run (pre-built line protocol in batches of
- * 5,000, one request in flight, as the shipper sends). Goal: shipper ≥ 0.8 × raw.
- * Each round: a fresh database for each side; the shipper runs from a fresh high-water mark on the
- * same ledger and is timed until every row is in InfluxDB.
- * Usage: npm run bench -- influx [--messages N] [--instruments N] [--rounds N] [--gzip false]
+ * raw `/write` throughput of the same influxd in the same run. Goal: shipper ≥ 0.8 × raw.
+ *
+ * Fair and exact by construction:
+ * - the raw side POSTs exactly the lines the shipper sends (captured from a dry run of the shipper
+ *   on the same ledger: same measurements, tags, fields, ns precision, same batches), pre-built
+ *   as request bodies before the clock starts, uncompressed, one request in flight, with the same
+ *   HTTP client (fetch) the shipper uses;
+ * - the shipper is the collector's shipper module (the code its shipper thread runs) on its own
+ *   SQLite connection, from a fresh high-water mark, timed until every ledger row is in InfluxDB;
+ * - each round writes both sides into fresh databases of the same influxd, alternating which side
+ *   goes first, and checks afterwards that both hold the same points (`SELECT count(*)` of
+ *   `telemetry` and `state` equal, and one `telemetry` point per ledger message).
+ * Reported: median lines/s over the rounds and their ratio; CPU per 1000 lines of this process
+ * (the client side) and of influxd (from /proc), per side; the load average before and after.
+ *
+ * Usage: npm run bench -- influx [--messages N] [--instruments N] [--rounds N]
+ *        [--gzip false|true|1..9] [--batch N]
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { parseArgs } from 'node:util';
 import { build } from '../collector/src/app.ts';
 import { parseCollectorConfig } from '../collector/src/config.ts';
 import { createInfluxClient } from '../collector/src/influx/client.ts';
-import { telemetryLine } from '../collector/src/influx/lines.ts';
 import { createShipper } from '../collector/src/influx/shipper.ts';
-import { startInfluxd } from '../collector/test/helpers/influxd.ts';
+import { type Influxd, startInfluxd } from '../collector/test/helpers/influxd.ts';
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -25,7 +36,6 @@ function median(xs: number[]): number {
 }
 
 const T0 = Date.UTC(2026, 0, 1);
-const BATCH = 5000;
 
 function payload(i: number, instruments: number) {
   const seq = Math.floor(i / instruments);
@@ -34,20 +44,70 @@ function payload(i: number, instruments: number) {
     t: {
       ts: T0 + seq * 10_000,
       seq,
-      metrics: { power_w: 400 + (seq % 50), current_a: 1.8 },
+      metrics: { power_w: 400 + (seq % 50) + (i % 7) / 10, current_a: 1.8 },
       state: 'running' as const,
     },
   };
+}
+
+/** CPU time (user + system) of a process, ms, from /proc (Linux; clock ticks of 10 ms). */
+function processCpuMs(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+function selfCpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
+interface Side {
+  linesPerSecond: number;
+  clientCpuMsPer1000: number;
+  influxdCpuMsPer1000: number;
+}
+
+async function measure(influxd: Influxd, lines: number, run: () => Promise<void>): Promise<Side> {
+  const client0 = selfCpuMs();
+  const server0 = processCpuMs(influxd.pid());
+  const t = process.hrtime.bigint();
+  await run();
+  const seconds = Number(process.hrtime.bigint() - t) / 1e9;
+  return {
+    linesPerSecond: lines / seconds,
+    clientCpuMsPer1000: ((selfCpuMs() - client0) / lines) * 1000,
+    influxdCpuMsPer1000: ((processCpuMs(influxd.pid()) - server0) / lines) * 1000,
+  };
+}
+
+/** `SELECT count(*)` of both measurements the ledger feeds, as comparable JSON. */
+async function counts(influxd: Influxd, db: string): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = {};
+  for (const m of ['telemetry', 'state']) {
+    const s = await influxd.query(`SELECT count(*) FROM "${m}"`, db);
+    const row = s[0];
+    out[m] = row ? Object.fromEntries(row.columns.slice(1).map((c, i) => [c, row.values[0]![i + 1]])) : {};
+  }
+  return out;
 }
 
 export async function runInfluxBench(o: {
   messages: number;
   instruments: number;
   rounds: number;
-  gzip: boolean;
+  /** Absent: the collector's default. */
+  gzip?: boolean | number;
+  batch?: number;
 }) {
   const dir = mkdtempSync(join(tmpdir(), 'dayi-bench-influx-'));
   const influxd = await startInfluxd();
+  const loadBefore = loadavg().map((x) => Number(x.toFixed(2)));
   try {
     // The ledger, written once through the collector's durable ingest.
     const sqlite = join(dir, 'dayi.sqlite');
@@ -72,75 +132,135 @@ export async function runInfluxBench(o: {
     }
     await seed.close();
 
-    // The raw side's bodies: the same telemetry lines, built before the clock starts.
-    const lines = Array.from({ length: o.messages }, (_, i) => {
-      const { id, t } = payload(i, o.instruments);
-      return telemetryLine(id, { org: null, category: null }, t);
-    });
-    const bodies: string[] = [];
-    for (let i = 0; i < lines.length; i += BATCH) bodies.push(`${lines.slice(i, i + BATCH).join('\n')}\n`);
+    const configFor = (database: string) =>
+      parseCollectorConfig({
+        store: { sqlite },
+        influx: { url: influxd.url, database, ...(o.gzip === undefined ? {} : { gzip: o.gzip }) },
+      });
+    const defaults = configFor('x').influx!;
+    const batchLines = o.batch ?? defaults.batchLines;
 
-    const raw: number[] = [];
-    const shipped: number[] = [];
-    const cpu: number[] = [];
-    for (let r = 0; r < o.rounds; r++) {
-      await influxd.query(`CREATE DATABASE raw${r}`);
-      let t = process.hrtime.bigint();
-      for (const body of bodies) await influxd.write(body, `raw${r}`);
-      raw.push(o.messages / (Number(process.hrtime.bigint() - t) / 1e9));
-
-      // The shipper exactly as the collector's shipper thread runs it (same module, its own
-      // connection), from a fresh high-water mark into a fresh database; the collector's start-up
-      // is not timed.
+    /** A shipper from a fresh high-water mark (the collector's start-up is not timed). */
+    function freshShipper(database: string, writer: Parameters<typeof createShipper>[0]['writer']) {
+      // The connection as the shipper thread opens it (worker.ts).
+      const config = configFor(database);
       const db = new DatabaseSync(sqlite);
       db.exec('PRAGMA busy_timeout = 5000');
+      db.exec(`PRAGMA synchronous = ${config.store.sync === 'full' ? 'FULL' : 'NORMAL'}`);
       db.exec("DELETE FROM export_cursors WHERE name LIKE 'influx.%'; DELETE FROM influx_state_runs");
-      const config = parseCollectorConfig({
-        store: { sqlite },
-        influx: { url: influxd.url, database: `ship${r}`, gzip: o.gzip },
-      });
-      const client = createInfluxClient(config.influx!);
-      await client.createDatabase();
-      const shipper = createShipper({ db, config, writer: client, batchLines: BATCH });
+      const shipper = createShipper({ db, config, writer, batchLines });
       shipper.seedUsage();
-      const cpu0 = process.cpuUsage();
-      t = process.hrtime.bigint();
-      let total = 0;
-      for (let more = true; more; ) {
-        const step = await shipper.step();
-        more = step.more;
-        for (const n of Object.values(step.stats.lines)) total += n ?? 0;
-      }
-      const seconds = Number(process.hrtime.bigint() - t) / 1e9;
-      const used = process.cpuUsage(cpu0);
-      db.close();
-      await client.close();
-      const count = await influxd.query('SELECT count(seq) FROM telemetry', `ship${r}`);
-      if (count[0]?.values[0]?.[1] !== o.messages)
-        throw new Error(`round ${r}: ${count[0]?.values[0]?.[1]} points`);
-      shipped.push(total / seconds);
-      cpu.push(((used.user + used.system) / 1000 / total) * 1000);
+      return {
+        async drain(): Promise<number> {
+          let total = 0;
+          for (let more = true; more; ) {
+            const step = await shipper.step();
+            more = step.more;
+            for (const n of Object.values(step.stats.lines)) total += n ?? 0;
+          }
+          return total;
+        },
+        close: () => db.close(),
+      };
     }
-    const rawMedian = median(raw);
-    const shippedMedian = median(shipped);
+
+    // The lines the shipper sends, in its batches: a dry run with a writer that keeps them. Its
+    // time is the shipper's own cost without any network (reading, encoding, cursor commits).
+    const bodies: Buffer[] = [];
+    const dry = freshShipper('dry', {
+      async write(lines) {
+        bodies.push(Buffer.from(lines.text));
+      },
+    });
+    const dryCpu0 = selfCpuMs();
+    const dryT0 = process.hrtime.bigint();
+    const total = await dry.drain();
+    const dryRun = {
+      linesPerSecond: Math.round(total / (Number(process.hrtime.bigint() - dryT0) / 1e9)),
+      clientCpuMsPer1000Lines: Number((((selfCpuMs() - dryCpu0) / total) * 1000).toFixed(2)),
+    };
+    dry.close();
+
+    async function rawRound(database: string): Promise<void> {
+      for (const body of bodies) {
+        const r = await fetch(`${influxd.url}/write?db=${database}&precision=ns`, {
+          method: 'POST',
+          headers: { 'content-type': 'text/plain; charset=utf-8' },
+          body,
+        });
+        if (r.status !== 204) throw new Error(`raw /write ${r.status}: ${await r.text()}`);
+      }
+    }
+
+    async function shipperRound(database: string): Promise<void> {
+      const client = createInfluxClient(configFor(database).influx!);
+      await client.createDatabase();
+      const s = freshShipper(database, client);
+      try {
+        const n = await s.drain();
+        if (n !== total) throw new Error(`the shipper sent ${n} lines, the dry run ${total}`);
+      } finally {
+        s.close();
+        await client.close();
+      }
+    }
+
+    const raw: Side[] = [];
+    const shipped: Side[] = [];
+    for (let r = 0; r < o.rounds; r++) {
+      await influxd.query(`CREATE DATABASE raw${r}`);
+      // Alternate which side goes first, so that neither always meets a warmer server.
+      const sides = [
+        async () => raw.push(await measure(influxd, total, () => rawRound(`raw${r}`))),
+        async () => shipped.push(await measure(influxd, total, () => shipperRound(`ship${r}`))),
+      ];
+      if (r % 2) sides.reverse();
+      for (const side of sides) await side();
+      const a = await counts(influxd, `raw${r}`);
+      const b = await counts(influxd, `ship${r}`);
+      if (JSON.stringify(a) !== JSON.stringify(b))
+        throw new Error(`round ${r}: raw ${JSON.stringify(a)} ≠ shipper ${JSON.stringify(b)}`);
+      const telemetry = (b.telemetry as Record<string, number>).count_seq;
+      if (telemetry !== o.messages) throw new Error(`round ${r}: ${telemetry} telemetry points`);
+      await influxd.query(`DROP DATABASE raw${r}`);
+      await influxd.query(`DROP DATABASE ship${r}`);
+    }
+
+    const summary = (xs: Side[]) => ({
+      linesPerSecond: Math.round(median(xs.map((x) => x.linesPerSecond))),
+      rounds: xs.map((x) => Math.round(x.linesPerSecond)),
+      clientCpuMsPer1000Lines: Number(median(xs.map((x) => x.clientCpuMsPer1000)).toFixed(2)),
+      influxdCpuMsPer1000Lines: Number(median(xs.map((x) => x.influxdCpuMsPer1000)).toFixed(1)),
+    });
+    const rawSummary = summary(raw);
+    const shipperSummary = summary(shipped);
     return {
       bench: 'influx',
       node: process.version,
       influxd: '1.6.7 (Debian)',
-      options: o,
-      note: 'lines/s; raw: pre-built telemetry lines POSTed to /write in batches of 5,000, one in flight, no gzip; shipper: the shipper module of the collector on its own SQLite connection, from a fresh high-water mark until every ledger row is in InfluxDB (reading the ledger, telemetry and state lines, gzip, batches of 5,000, cursor commits); CPU: this process per 1000 lines shipped (influxd not included)',
-      raw: { linesPerSecond: Math.round(rawMedian), rounds: raw.map(Math.round) },
-      shipper: {
-        linesPerSecond: Math.round(shippedMedian),
-        rounds: shipped.map(Math.round),
-        cpuMsPer1000Lines: Number(median(cpu).toFixed(1)),
-      },
-      ratio: { shipperVsRaw: Number((shippedMedian / rawMedian).toFixed(3)) },
+      cpus: cpus().length,
+      loadAverage: { before: loadBefore, after: loadavg().map((x) => Number(x.toFixed(2))) },
+      options: { ...o, gzip: defaults.gzip, batch: batchLines },
+      lines: { perRound: total, requestsPerRound: bodies.length, telemetry: o.messages },
+      note: "lines/s, median of the rounds. raw: the very lines the shipper sends (captured from a dry run, same batches), pre-built, POSTed to /write uncompressed, one request in flight; shipper: the collector's shipper module from a fresh high-water mark until every ledger row is in InfluxDB (ledger read, parse, line protocol, state intervals, body encoding, cursor commits); both sides into fresh databases of the same influxd, point counts checked equal each round. CPU per 1000 lines: this process (client) and influxd (server). dryRun: the shipper with a writer that only keeps the lines (its cost without the network)",
+      raw: rawSummary,
+      shipper: shipperSummary,
+      dryRun,
+      ratio: { shipperVsRaw: Number((shipperSummary.linesPerSecond / rawSummary.linesPerSecond).toFixed(3)) },
     };
   } finally {
     await influxd.close();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+function gzipOption(v: string): boolean | number {
+  if (v === 'true') return true;
+  if (v === 'false') return false;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 9)
+    throw new Error(`--gzip: true, false or a level 1..9, not ${v}`);
+  return n;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
@@ -149,14 +269,16 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       messages: { type: 'string', default: '100000' },
       instruments: { type: 'string', default: '100' },
       rounds: { type: 'string', default: '3' },
-      gzip: { type: 'string', default: 'true' },
+      gzip: { type: 'string' },
+      batch: { type: 'string' },
     },
   });
   const result = await runInfluxBench({
     messages: Number(values.messages),
     instruments: Number(values.instruments),
     rounds: Number(values.rounds),
-    gzip: values.gzip !== 'false',
+    ...(values.gzip ? { gzip: gzipOption(values.gzip) } : {}),
+    ...(values.batch ? { batch: Number(values.batch) } : {}),
   });
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
 }

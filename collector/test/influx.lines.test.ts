@@ -1,9 +1,14 @@
+import { Point } from '@influxdata/influxdb-client';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InfluxWriteError, parseRetryAfter, retryDelay } from '../src/influx/client.ts';
+import { gzipLevel } from '../src/influx/config.ts';
 import {
   alertLine,
+  createTelemetryEncoder,
   detailText,
+  fieldText,
+  LineBatch,
   metricField,
   nsTime,
   stateLine,
@@ -75,6 +80,156 @@ describe('line protocol of the four measurements', () => {
   });
 });
 
+// What line protocol escapes, or fails on when it is not escaped.
+const tricky = fc.constantFrom(' ', ',', '=', '\\', '"', "'", '\n', '\t', 'a', '中', '=\\', '\\ ');
+const text = fc.oneof(
+  fc.string({ unit: 'grapheme', maxLength: 20 }),
+  fc.string({ unit: tricky, maxLength: 12 }),
+);
+const optionalText = fc.option(text, { nil: null });
+const metricName = fc.oneof(
+  fc.stringMatching(/^[a-z][a-z0-9_]{0,10}$/),
+  fc.constantFrom('state', 'seq', 'org', 'instrument', 'category', 'time', 'metric_state', 'power_w'),
+);
+const finite = fc.oneof(fc.double({ noNaN: true, noDefaultInfinity: true }), fc.integer());
+
+/** The reference: the same point built with @influxdata/influxdb-client's `Point`. */
+function withPoint(
+  measurement: string,
+  tags: Record<string, string | null>,
+  fields: (p: Point) => void,
+  time: string,
+): string {
+  const p = new Point(measurement);
+  for (const [k, v] of Object.entries(tags)) {
+    const clean = tagValue(v);
+    if (clean !== null) p.tag(k, clean);
+  }
+  fields(p);
+  return p.timestamp(time).toLineProtocol()!;
+}
+
+describe('line protocol is byte for byte what Point writes', () => {
+  it('telemetry, on generated ids, registry entries, metrics and states', () => {
+    const encode = createTelemetryEncoder();
+    fc.assert(
+      fc.property(
+        fc.string({ minLength: 1, maxLength: 16 }),
+        optionalText,
+        optionalText,
+        fc.array(fc.tuple(metricName, finite), { maxLength: 6 }),
+        fc.option(fc.constantFrom('off', 'idle', 'running'), { nil: undefined }),
+        fc.nat(),
+        fc.integer({ min: 0, max: 4_000_000_000_000 }),
+        (id, org, category, metricList, state, seq, ts) => {
+          const metrics = Object.fromEntries(metricList);
+          const t = { ts, seq, metrics, ...(state ? { state } : {}) };
+          const expected = withPoint(
+            'telemetry',
+            { instrument: id, org, category },
+            (p) => {
+              for (const name in metrics) p.floatField(metricField(name), metrics[name]);
+              if (state) p.stringField('state', state);
+              p.intField('seq', seq);
+            },
+            nsTime(ts, seq),
+          );
+          // Twice: the second line comes from the encoder's cached series key.
+          expect(encode(id, org, category, t)).toBe(expected);
+          expect(encode(id, org, category, t)).toBe(expected);
+          expect(telemetryLine(id, { org, category }, t)).toBe(expected);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it('state, usage_daily and alert', () => {
+    fc.assert(
+      fc.property(
+        fc.string({ minLength: 1, maxLength: 16 }),
+        optionalText,
+        optionalText,
+        fc.integer({ min: 0, max: 4_000_000_000_000 }),
+        fc.option(fc.integer({ min: 0, max: 10_000_000 }), { nil: undefined }),
+        fc.tuple(text, text, text, text, text),
+        (id, org, category, start, length, [kind, type, severity, status, detail]) => {
+          const end = length === undefined ? undefined : start + length;
+          expect(
+            stateLine({ instrumentId: id, org, state: 'idle', start, ...(end !== undefined ? { end } : {}) }),
+          ).toBe(
+            withPoint(
+              'state',
+              { instrument: id, org },
+              (p) => {
+                p.stringField('state', 'idle');
+                if (end !== undefined) p.floatField('duration_s', (end - start) / 1000);
+              },
+              nsTime(start),
+            ),
+          );
+          const day = { poweredMs: start % 86_400_000, runningMs: 3_600_000, coveredMs: 1, spanMs: 3 };
+          expect(usageLine({ instrumentId: id, org, category, dayStart: start, ...day })).toBe(
+            withPoint(
+              'usage_daily',
+              { instrument: id, org, category },
+              (p) => {
+                p.floatField('powered_h', day.poweredMs / 3_600_000);
+                p.floatField('running_h', day.runningMs / 3_600_000);
+                p.floatField('coverage', day.coveredMs / day.spanMs);
+              },
+              nsTime(start),
+            ),
+          );
+          expect(
+            alertLine({ id: 3, instrumentId: id, org, kind, type, severity, status, at: start, detail }),
+          ).toBe(
+            withPoint(
+              'alert',
+              { instrument: id, org, kind, type, severity },
+              (p) => {
+                p.stringField('status', fieldText(status));
+                p.stringField('detail', detailText(detail));
+              },
+              nsTime(start, 3),
+            ),
+          );
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('a batch is its request body', () => {
+  it('holds the lines joined by newlines, grows as needed, and splits back into them', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.string({ unit: 'grapheme', minLength: 1, maxLength: 40 }).map(fieldText), {
+          maxLength: 50,
+        }),
+        fc.integer({ min: 1, max: 64 }),
+        (lines, capacity) => {
+          const b = new LineBatch(capacity);
+          for (const l of lines) b.push(l);
+          expect(b.count).toBe(lines.length);
+          expect(b.text.toString()).toBe(lines.map((l) => `${l}\n`).join(''));
+          expect(b.lines()).toEqual(lines);
+          expect(LineBatch.of(lines).text.equals(b.text)).toBe(true);
+        },
+      ),
+    );
+  });
+});
+
+describe('gzip', () => {
+  it('true is level 1, a level is taken as given, false is none', () => {
+    expect(gzipLevel({ gzip: true })).toBe(1);
+    expect(gzipLevel({ gzip: 6 })).toBe(6);
+    expect(gzipLevel({ gzip: false })).toBeNull();
+  });
+});
+
 describe('retries', () => {
   it('reads Retry-After as seconds or an HTTP date', () => {
     expect(parseRetryAfter('120')).toBe(120_000);
@@ -122,9 +277,6 @@ describe('state intervals', () => {
     expect(r.open).toEqual({ state: 'running', start: 1000, lastTs: 1000 });
   });
 });
-
-// What line protocol escapes, or fails on when it is not escaped.
-const tricky = fc.constantFrom(' ', ',', '=', '\\', '"', "'", '\n', '\t', 'a', '中', '=\\', '\\ ');
 
 describe('escaping, through a real influxd', () => {
   let influxd: Influxd;

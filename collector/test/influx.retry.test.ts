@@ -159,6 +159,7 @@ describe('InfluxDB shipper retries', () => {
       bucket: 'dayi',
       token: 'tok-123',
       flushEvery: '100ms',
+      gzip: true,
     });
     await telemetry(app, 10);
     await app.dayi.ctx.exports!.influx!.flush();

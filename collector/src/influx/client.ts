@@ -8,7 +8,8 @@
 import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
 import { HttpError, InfluxDB, setLogger, type WriteApi } from '@influxdata/influxdb-client';
-import type { InfluxConfig } from './config.ts';
+import { gzipLevel, type InfluxConfig } from './config.ts';
+import { LineBatch } from './lines.ts';
 
 const gzip = promisify(gzipCb);
 
@@ -81,9 +82,21 @@ function networkError(err: unknown, what: string): InfluxWriteError {
   return new InfluxWriteError('retry', 'network', `${what}: ${detail}`);
 }
 
+/** A write request's body, encoded ahead of sending it (joined, compressed as configured). */
+export interface EncodedBody {
+  readonly data: Buffer | string;
+  readonly gzip: boolean;
+}
+
 export interface InfluxClient {
-  /** Writes lines (ns timestamps); resolves when InfluxDB answered 2xx. Throws InfluxWriteError. */
-  write(lines: readonly string[]): Promise<void>;
+  /**
+   * Writes lines (ns timestamps); resolves when InfluxDB answered 2xx. Throws InfluxWriteError.
+   * `body`: what encode() made of the same lines, so that a batch can be compressed while the
+   * request before it is under way.
+   */
+  write(lines: LineBatch | readonly string[], body?: EncodedBody): Promise<void>;
+  /** The request body of these lines (v1 only; undefined for v2, whose library encodes). */
+  encode(lines: LineBatch): Promise<EncodedBody | undefined>;
   /** InfluxQL through `/query`; returns the series of each statement's result. */
   query(influxql: string, opts?: { method?: 'GET' | 'POST' }): Promise<QueryResult[]>;
   /** `CREATE DATABASE` (idempotent on 1.x); throws InfluxWriteError. */
@@ -127,22 +140,28 @@ export function createInfluxClient(config: InfluxConfig, opts: ClientOptions = {
       : AbortSignal.timeout(config.timeout);
   const headers = authHeaders(config);
   const v2 = config.api === 'v2' ? createV2Writer(config) : null;
+  const level = gzipLevel(config);
+  const params = new URLSearchParams({ db: config.database, precision: 'ns' });
+  if (config.retentionPolicy) params.set('rp', config.retentionPolicy);
+  const writeUrl = `${base}/write?${params}`;
 
-  async function writeV1(lines: readonly string[]): Promise<void> {
-    const params = new URLSearchParams({ db: config.database, precision: 'ns' });
-    if (config.retentionPolicy) params.set('rp', config.retentionPolicy);
-    const text = `${lines.join('\n')}\n`;
-    const body = config.gzip ? await gzip(text) : text;
+  async function encode(lines: LineBatch): Promise<EncodedBody> {
+    if (level === null) return { data: lines.text, gzip: false };
+    return { data: await gzip(lines.text, { level }), gzip: true };
+  }
+
+  async function writeV1(lines: LineBatch, encoded?: EncodedBody): Promise<void> {
+    const body = encoded ?? (await encode(lines));
     let res: Response;
     try {
-      res = await fetch(`${base}/write?${params}`, {
+      res = await fetch(writeUrl, {
         method: 'POST',
         headers: {
           ...headers,
           'content-type': 'text/plain; charset=utf-8',
-          ...(config.gzip ? { 'content-encoding': 'gzip' } : {}),
+          ...(body.gzip ? { 'content-encoding': 'gzip' } : {}),
         },
-        body,
+        body: body.data,
         signal: signal(),
       });
     } catch (err) {
@@ -192,7 +211,11 @@ export function createInfluxClient(config: InfluxConfig, opts: ClientOptions = {
   }
 
   return {
-    write: (lines) => (v2 ? v2.write(lines) : writeV1(lines)),
+    write(lines, body) {
+      const batch = lines instanceof LineBatch ? lines : LineBatch.of(lines);
+      return v2 ? v2.write(batch.lines()) : writeV1(batch, body);
+    },
+    encode: async (lines) => (v2 ? undefined : encode(lines)),
     query,
     async createDatabase() {
       await query(`CREATE DATABASE ${quoteIdent(config.database)}`, { method: 'POST' });
@@ -226,7 +249,7 @@ function createV2Writer(config: InfluxConfig): {
     batchSize: 5001,
     flushInterval: 0,
     maxRetries: 0,
-    gzipThreshold: config.gzip ? 0 : Number.MAX_SAFE_INTEGER,
+    gzipThreshold: gzipLevel(config) === null ? Number.MAX_SAFE_INTEGER : 0,
     writeFailed: (error: Error) => Promise.reject(error),
   });
   return {

@@ -21,8 +21,15 @@ import type { CollectorContext } from '../context.ts';
 import { computeDays } from '../derive/io/recompute.ts';
 import { dayBounds } from '../derive/pure/calendar.ts';
 import { observationOf } from '../derive/pure/observation.ts';
-import { InfluxWriteError } from './client.ts';
-import { alertLine, type Measurement, stateLine, telemetryLine, usageLine } from './lines.ts';
+import { type EncodedBody, InfluxWriteError } from './client.ts';
+import {
+  alertLine,
+  createTelemetryEncoder,
+  LineBatch,
+  type Measurement,
+  stateLine,
+  usageLine,
+} from './lines.ts';
 import { foldRuns, type OpenRun } from './runs.ts';
 
 /** Rows encoded between two turns of the event loop while a request is under way. */
@@ -36,7 +43,10 @@ export const CURSORS = {
 export type Stream = keyof typeof CURSORS;
 
 export interface Writer {
-  write(lines: readonly string[]): Promise<void>;
+  /** `body`: what encode() made of these lines, when the writer has encode(). */
+  write(lines: LineBatch, body?: EncodedBody): Promise<void>;
+  /** Encodes a batch's request body ahead of sending it (while the request before is under way). */
+  encode?(lines: LineBatch): Promise<EncodedBody | undefined>;
 }
 
 export interface ShipperOptions {
@@ -69,15 +79,16 @@ export interface Lag {
   seconds: number;
 }
 
-interface MessageRow {
-  id: number;
-  instrument_id: string;
-  kind: TopicKind;
-  payload: string;
-  org: string | null;
-  category: string | null;
-  thresholds: string | null;
-}
+/** A ledger row as the shipper reads it (as an array: no object per row). */
+type MessageRow = [
+  id: number,
+  instrumentId: string,
+  kind: TopicKind,
+  payload: string,
+  org: string | null,
+  category: string | null,
+  thresholds: string | null,
+];
 
 /** Throws InfluxWriteError (kind `retry`) when InfluxDB must be tried again later. */
 export function createShipper(opts: ShipperOptions) {
@@ -132,13 +143,14 @@ export function createShipper(opts: ShipperOptions) {
    * Sends lines; a 413 sends halves, a 400/422 halves down to the lines InfluxDB refuses and drops
    * only those (a batch sent again overwrites what a partial write kept). Returns lines dropped.
    */
-  async function send(lines: readonly string[]): Promise<number> {
-    if (lines.length === 0) return 0;
+  async function send(batch: LineBatch, body?: EncodedBody): Promise<number> {
+    if (batch.count === 0) return 0;
     try {
-      await opts.writer.write(lines);
+      await opts.writer.write(batch, body);
       return 0;
     } catch (err) {
       if (!(err instanceof InfluxWriteError) || err.kind === 'retry') throw err;
+      const lines = batch.lines();
       if (lines.length === 1) {
         if (err.kind === 'too_large') throw err;
         opts.log?.error(
@@ -148,7 +160,7 @@ export function createShipper(opts: ShipperOptions) {
         return 1;
       }
       const half = Math.ceil(lines.length / 2);
-      return (await send(lines.slice(0, half))) + (await send(lines.slice(half)));
+      return (await send(LineBatch.of(lines.slice(0, half)))) + (await send(LineBatch.of(lines.slice(half))));
     }
   }
 
@@ -177,10 +189,12 @@ export function createShipper(opts: ShipperOptions) {
   }
 
   interface MessageBatch {
-    lines: string[];
+    lines: LineBatch;
+    /** The request body of `lines`, encoded ahead (when the writer encodes). */
+    body: EncodedBody | undefined;
     /** The last ledger row the batch covers. */
     last: number;
-    /** Open state intervals after this batch (only the instruments it changed). */
+    /** Open state intervals after this batch (only the instruments it changed; objects of its own). */
     changed: Map<string, OpenRun>;
     telemetry: number;
     states: number;
@@ -188,19 +202,24 @@ export function createShipper(opts: ShipperOptions) {
     more: boolean;
   }
 
+  const telemetryLine = createTelemetryEncoder();
+  const readMessages = db.prepare(
+    `SELECT m.id, m.instrument_id, m.kind, m.payload, i.org, i.category, i.thresholds
+       FROM messages m LEFT JOIN instruments i ON i.id = m.instrument_id
+      WHERE m.id > ? ORDER BY m.id LIMIT ?`,
+  );
+  readMessages.setReturnArrays(true);
+
   /** Reads and encodes the ledger rows after `from`; `runOf` gives each instrument's open interval before them. */
   async function prepareMessages(
     from: number,
     runOf: (id: string) => OpenRun | undefined,
   ): Promise<MessageBatch | null> {
-    const rows = stmt(
-      `SELECT m.id, m.instrument_id, m.kind, m.payload, i.org, i.category, i.thresholds
-         FROM messages m LEFT JOIN instruments i ON i.id = m.instrument_id
-        WHERE m.id > ? ORDER BY m.id LIMIT ?`,
-    ).all(from, opts.batchLines) as unknown as MessageRow[];
+    const rows = readMessages.all(from, opts.batchLines) as unknown as MessageRow[];
     if (rows.length === 0) return null;
     const b: MessageBatch = {
-      lines: [],
+      lines: new LineBatch(opts.batchLines * 128),
+      body: undefined,
       last: from,
       changed: new Map(),
       telemetry: 0,
@@ -208,51 +227,73 @@ export function createShipper(opts: ShipperOptions) {
       late: 0,
       more: false,
     };
+    const offlineAfter = config.offlineAfter;
     let done = 0;
     for (const row of rows) {
-      // Let the request under way make progress: encoding a batch takes tens of ms.
+      // Let the request under way make progress: encoding a batch takes milliseconds.
       if (++done % YIELD_EVERY === 0) await new Promise((r) => setImmediate(r));
-      const isTelemetry = row.kind === 'telemetry';
-      if (isTelemetry || row.kind === 'state') {
-        const payload = JSON.parse(row.payload) as TopicPayloads['telemetry' | 'state'];
-        const state = observationOf(row.kind, payload, thresholdsOf(row.thresholds));
-        const pending: string[] = [];
-        if (isTelemetry) pending.push(telemetryLine(row.instrument_id, row, payload as Telemetry));
+      const [id, instrumentId, kind, text, org, category, thresholds] = row;
+      const isTelemetry = kind === 'telemetry';
+      if (isTelemetry || kind === 'state') {
+        const payload = JSON.parse(text) as TopicPayloads['telemetry' | 'state'];
+        const state = observationOf(kind, payload, thresholdsOf(thresholds));
+        const line = isTelemetry ? telemetryLine(instrumentId, org, category, payload as Telemetry) : null;
+        const own = b.changed.get(instrumentId);
+        const open = own ?? runOf(instrumentId);
+        if (
+          state !== null &&
+          open !== undefined &&
+          state === open.state &&
+          payload.ts >= open.lastTs &&
+          payload.ts <= open.lastTs + offlineAfter
+        ) {
+          // The common case, the run goes on: no state line (what foldRuns does, without its garbage).
+          if (line !== null && b.lines.count + 1 > opts.batchLines) break;
+          if (own) own.lastTs = payload.ts;
+          else b.changed.set(instrumentId, { ...open, lastTs: payload.ts });
+          if (line !== null) {
+            b.lines.push(line);
+            b.telemetry++;
+          }
+          b.last = id;
+          continue;
+        }
+        const pending: string[] = line === null ? [] : [line];
         let next: OpenRun | null = null;
         let late = 0;
         if (state !== null) {
-          const open = b.changed.get(row.instrument_id) ?? runOf(row.instrument_id) ?? null;
-          const fold = foldRuns(open, [{ ts: payload.ts, state }], config.offlineAfter);
+          const fold = foldRuns(open ?? null, [{ ts: payload.ts, state }], offlineAfter);
           late = fold.late;
           next = fold.open;
           for (const interval of fold.intervals) {
-            pending.push(stateLine({ instrumentId: row.instrument_id, org: row.org, ...interval }));
+            pending.push(stateLine({ instrumentId, org, ...interval }));
           }
         }
         // Whole messages only: a batch ends before the message that would pass the bound.
-        if (b.lines.length > 0 && b.lines.length + pending.length > opts.batchLines) break;
-        b.lines.push(...pending);
+        if (b.lines.count > 0 && b.lines.count + pending.length > opts.batchLines) break;
+        for (const l of pending) b.lines.push(l);
         if (isTelemetry) b.telemetry++;
         b.states += pending.length - (isTelemetry ? 1 : 0);
         b.late += late;
-        if (next) b.changed.set(row.instrument_id, next);
+        if (next) b.changed.set(instrumentId, next);
       }
-      b.last = row.id;
+      b.last = id;
     }
-    b.more = rows.length === opts.batchLines || b.last < rows[rows.length - 1]!.id;
+    b.more = rows.length === opts.batchLines || b.last < rows[rows.length - 1]![0];
+    if (opts.writer.encode && b.lines.count > 0) b.body = await opts.writer.encode(b.lines);
     return b;
   }
 
   /**
    * Ships ledger batches in order, one request in flight: while InfluxDB takes a batch, the next
-   * one is read and encoded (it becomes durable only after the one before it was acknowledged).
-   * Returns whether more rows may be waiting.
+   * one is read, encoded and compressed (it becomes durable only after the one before it was
+   * acknowledged). Returns whether more rows may be waiting.
    */
   async function shipMessages(stats: ShipStats, maxBatches = 20): Promise<boolean> {
     let batch = await prepareMessages(cursor('messages'), (id) => openRuns.get(id));
     for (let n = 0; batch !== null; n++) {
       const current = batch;
-      const sending = send(current.lines);
+      const sending = send(current.lines, current.body);
       // A failed send fails the step; the batch prepared meanwhile is thrown away.
       sending.catch(() => {});
       const next =
@@ -314,7 +355,7 @@ export function createShipper(opts: ShipperOptions) {
         }),
       );
     }
-    stats.rejected += await send(lines);
+    stats.rejected += await send(LineBatch.of(lines));
     commit('usage', rows[rows.length - 1]!.id);
     stats.lines.usage_daily = (stats.lines.usage_daily ?? 0) + lines.length;
     return rows.length === opts.batchLines;
@@ -351,7 +392,7 @@ export function createShipper(opts: ShipperOptions) {
         detail: r.detail,
       }),
     );
-    stats.rejected += await send(lines);
+    stats.rejected += await send(LineBatch.of(lines));
     commit('alerts', rows[rows.length - 1]!.id);
     stats.lines.alert = (stats.lines.alert ?? 0) + lines.length;
     return rows.length === opts.batchLines;

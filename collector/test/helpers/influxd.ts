@@ -16,6 +16,8 @@ export interface Influxd {
   readonly port: number;
   readonly url: string;
   readonly dir: string;
+  /** The running influxd's process id (benchmarks read its CPU time from /proc). */
+  pid(): number | undefined;
   /** What influxd logged so far (stderr), for failure messages. */
   log(): string;
   /** InfluxQL through `/query` (POST, so that CREATE/DROP work); throws on an error answer. */
@@ -166,6 +168,7 @@ bind-address = "127.0.0.1:${rpcPort}"
     port,
     url,
     dir,
+    pid: () => child?.pid,
     log: () => stderr,
     query,
     write,
