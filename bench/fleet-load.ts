@@ -107,12 +107,59 @@ let connectDone: (() => void) | null = null;
 let pending = 0;
 let ok = 0;
 let failed = 0;
+let retries = 0;
+const errors = new Map<string, number>();
+/** Attempts per session before it counts as failed (an agent would go on retrying). */
+const ATTEMPTS = 10;
 
 function onConnack(accepted: boolean): void {
   pending--;
   if (accepted) ok++;
   else failed++;
   connectDone?.();
+}
+
+function noteError(code: string): void {
+  errors.set(code, (errors.get(code) ?? 0) + 1);
+}
+
+/** One session's CONNECT; a connection closed before its CONNACK is tried again after a pause. */
+function open(cmd: ConnectCmd, s: number, attempt: number): void {
+  const { username: u, password } = fleetCredentials(cmd.from + s);
+  const sock = connect({ port: cmd.port, host: cmd.host, localAddress: cmd.localAddress, noDelay: true });
+  sockets[s] = sock;
+  let settled = false;
+  sock.on('data', reader(s));
+  sock.once('data', () => {
+    // the CONNACK (reader → onPacket → onConnack): a later close is no failed CONNECT
+    settled = true;
+  });
+  sock.on('error', (err: NodeJS.ErrnoException) => {
+    if (!settled) noteError(err.code ?? err.message);
+  });
+  sock.on('close', () => {
+    ready[s] = false;
+    if (settled) return;
+    settled = true;
+    if (attempt + 1 < ATTEMPTS) {
+      retries++;
+      setTimeout(() => open(cmd, s, attempt + 1), 200 + Math.random() * 800);
+    } else onConnack(false);
+  });
+  sock.on('connect', () => {
+    sock.write(
+      mqttPacket.generate({
+        cmd: 'connect',
+        protocolId: 'MQTT',
+        protocolVersion: 4,
+        clean: true,
+        clientId: u,
+        keepalive: 120,
+        username: u,
+        password: Buffer.from(password),
+      }),
+    );
+  });
 }
 
 async function connectAll(cmd: ConnectCmd): Promise<void> {
@@ -123,50 +170,15 @@ async function connectAll(cmd: ConnectCmd): Promise<void> {
   nextSeq = new Float64Array(n);
   sentAt = new Float64Array(n * SLOTS);
   topics = new Array(n);
+  for (let s = 0; s < n; s++)
+    topics[s] = Buffer.from(`dayi/v1/${fleetCredentials(cmd.from + s).instrument}/telemetry`);
   const start = performance.now();
   let next = 0;
   await new Promise<void>((resolve) => {
     const pump = () => {
       while (pending < cmd.window && next < n) {
-        const s = next++;
-        const { username: u, password, instrument } = fleetCredentials(cmd.from + s);
-        topics[s] = Buffer.from(`dayi/v1/${instrument}/telemetry`);
         pending++;
-        const sock = connect({
-          port: cmd.port,
-          host: cmd.host,
-          localAddress: cmd.localAddress,
-          noDelay: true,
-        });
-        sockets[s] = sock;
-        let settled = false;
-        sock.on('data', reader(s));
-        sock.on('error', () => {});
-        sock.on('close', () => {
-          if (!ready[s] && !settled) {
-            settled = true;
-            onConnack(false);
-          }
-          ready[s] = false;
-        });
-        sock.on('connect', () => {
-          sock.write(
-            mqttPacket.generate({
-              cmd: 'connect',
-              protocolId: 'MQTT',
-              protocolVersion: 4,
-              clean: true,
-              clientId: u,
-              keepalive: 120,
-              username: u,
-              password: Buffer.from(password),
-            }),
-          );
-        });
-        // a CONNACK marks it settled too (onPacket → onConnack); `close` after that is no failure
-        sock.once('data', () => {
-          settled = true;
-        });
+        open(cmd, next++, 0);
       }
       if (next >= n && pending === 0) resolve();
     };
@@ -174,7 +186,14 @@ async function connectAll(cmd: ConnectCmd): Promise<void> {
     pump();
   });
   connectDone = null;
-  send({ type: 'connected', ms: performance.now() - start, ok, failed });
+  send({
+    type: 'connected',
+    ms: performance.now() - start,
+    ok,
+    failed,
+    retries,
+    errors: Object.fromEntries(errors),
+  });
 }
 
 function publish(s: number, now: number): boolean {

@@ -288,6 +288,11 @@ async function runTarget(o: FleetOptions, target: string, targetIndex: number, d
     const stormSeconds = (performance.now() - stormStart) / 1000;
     const ok = storm.reduce((n, m) => n + (m.ok as number), 0);
     const failedConnects = storm.reduce((n, m) => n + (m.failed as number), 0);
+    const retries = storm.reduce((n, m) => n + (m.retries as number), 0);
+    const errors: Record<string, number> = {};
+    for (const m of storm)
+      for (const [k, v] of Object.entries(m.errors as Record<string, number>))
+        errors[k] = (errors[k] ?? 0) + v;
     // idle with every session registered: memory, and the CPU the broker burns with no traffic
     const idleFrom = sampleProc(pid);
     await sleep(5000);
@@ -397,6 +402,9 @@ async function runTarget(o: FleetOptions, target: string, targetIndex: number, d
         sessions: o.sessions,
         connected: ok,
         failed: failedConnects,
+        // connections closed before their CONNACK and tried again (an agent retries too), by error
+        retries,
+        errors,
         seconds: round(stormSeconds, 2),
         connectsPerSecond: Math.round(ok / stormSeconds),
       },
