@@ -14,10 +14,11 @@
  * Usage: npm run bench -- fleet [--sessions 16000] [--rate 1600[,10000]] [--duration 60]
  *   [--interval 5] [--procs N] [--targets collector,aedes] [--drain 30] [--window 512]
  *   [--env MALLOC_ARENA_MAX=2 …] (environment of the broker process)
+ *   [--base REF] adds target collectorBase: the collector as committed at git REF (before/after in one run)
  *   [--node-arg=--cpu-prof --node-arg=--cpu-prof-dir=DIR]  (Node arguments for the collector)
  */
-import { type ChildProcess, fork, spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -46,6 +47,8 @@ export interface FleetOptions {
   env: Record<string, string>;
   nodeArgs: string[];
   probeEveryMs: number;
+  /** A git ref: target `collectorBase` runs the collector as committed there. */
+  base?: string;
 }
 
 function freePort(): Promise<number> {
@@ -242,17 +245,33 @@ function cpuShare(a: ProcSample | null, b: ProcSample | null): number | null {
   return (b.cpuTicks - a.cpuTicks) / TICKS / ((b.at - a.at) / 1000);
 }
 
+/** The collector's sources as committed at `ref`, beside this checkout's node_modules. */
+function checkoutBase(ref: string, dir: string): string {
+  const base = join(dir, 'base');
+  mkdirSync(base);
+  const tar = execFileSync(
+    'git',
+    ['-C', ROOT, 'archive', ref, 'bin', 'collector', 'protocols', 'package.json'],
+    {
+      maxBuffer: 256 * MIB,
+    },
+  );
+  execFileSync('tar', ['-x', '-C', base], { input: tar });
+  symlinkSync(join(ROOT, 'node_modules'), join(base, 'node_modules'));
+  return base;
+}
+
 async function runTarget(o: FleetOptions, target: string, targetIndex: number, dir: string) {
   const mqttPort = await freePort();
   const httpPort = await freePort();
   const env = { ...process.env, ...o.env };
   const broker =
-    target === 'collector'
+    target !== 'aedes'
       ? spawn(
           NODE,
           [
             ...o.nodeArgs,
-            join(ROOT, 'bin/dayi.js'),
+            join(target === 'collectorBase' ? checkoutBase(o.base ?? 'HEAD', dir) : ROOT, 'bin/dayi.js'),
             'collector',
             '-c',
             collectorConfig(o, dir, mqttPort, httpPort),
@@ -323,9 +342,9 @@ async function runTarget(o: FleetOptions, target: string, targetIndex: number, d
         const s = sampleProc(pid);
         if (s) samples.push(s);
       }, o.intervalS * 1000);
-      const health = target === 'collector' ? pollHealth(httpPort, () => sending) : Promise.resolve([]);
+      const health = target !== 'aedes' ? pollHealth(httpPort, () => sending) : Promise.resolve([]);
       const api =
-        target === 'collector'
+        target !== 'aedes'
           ? probeApi(mqttPort, httpPort, o.probeEveryMs, () => sending)
           : Promise.resolve([]);
       const done = procs.map((lp) => lp.on('done'));
@@ -373,8 +392,8 @@ async function runTarget(o: FleetOptions, target: string, targetIndex: number, d
           max: quantile(all, 1),
           n: count(all),
         },
-        apiVisibleMs: target === 'collector' ? latencySummary(apiMs) : null,
-        healthzMs: target === 'collector' ? latencySummary(healthMs) : null,
+        apiVisibleMs: target !== 'aedes' ? latencySummary(apiMs) : null,
+        healthzMs: target !== 'aedes' ? latencySummary(healthMs) : null,
         cpu: {
           share: round(cpu, 3),
           steadyShare: round(steady, 3),
@@ -442,6 +461,14 @@ export async function runFleetBench(o: FleetOptions) {
   const ratio: Record<string, number | null> = {};
   const c = results.collector;
   const a = results.aedes;
+  const b = results.collectorBase;
+  if (c && b) {
+    for (const [k, ph] of c.phases.entries()) {
+      const base = b.phases[k];
+      if (base?.cpu.msPer1000 && ph.cpu.msPer1000)
+        ratio[`cpuPerMessageCollectorVsBase@${ph.rate}`] = round(ph.cpu.msPer1000 / base.cpu.msPer1000, 2);
+    }
+  }
   if (c && a) {
     ratio.connectsPerSecondCollectorVsAedes = round(
       c.connectStorm.connectsPerSecond / a.connectStorm.connectsPerSecond,
@@ -480,6 +507,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       env: { type: 'string', multiple: true },
       'node-arg': { type: 'string', multiple: true },
       'probe-every': { type: 'string', default: '2000' },
+      base: { type: 'string' },
     },
   });
   const sessions = Number(values.sessions);
@@ -502,6 +530,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     env,
     nodeArgs: values['node-arg'] ?? [],
     probeEveryMs: Number(values['probe-every']),
+    ...(values.base ? { base: values.base } : {}),
   });
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   process.exit(0);
