@@ -14,6 +14,7 @@
  * Usage: npm run bench -- fleet [--sessions 16000] [--rate 1600[,10000]] [--duration 60]
  *   [--interval 5] [--procs N] [--targets collector,aedes] [--drain 30] [--window 512]
  *   [--env MALLOC_ARENA_MAX=2 …] (environment of the broker process)
+ *   [--targets collector@MALLOC_ARENA_MAX=2,…] a target with one more environment variable
  *   [--base REF] adds target collectorBase: the collector as committed at git REF (before/after in one run)
  *   [--node-arg=--cpu-prof --node-arg=--cpu-prof-dir=DIR]  (Node arguments for the collector)
  */
@@ -261,10 +262,20 @@ function checkoutBase(ref: string, dir: string): string {
   return base;
 }
 
-async function runTarget(o: FleetOptions, target: string, targetIndex: number, dir: string) {
+async function runTarget(o: FleetOptions, named: string, targetIndex: number, dir: string) {
   const mqttPort = await freePort();
   const httpPort = await freePort();
-  const env = { ...process.env, ...o.env };
+  // `collector@MALLOC_ARENA_MAX=2`: the target with one more variable in its environment
+  const [target = named, assignment] = named.split('@');
+  const extra: Record<string, string> = {};
+  if (assignment) {
+    const eq = assignment.indexOf('=');
+    if (eq <= 0) throw new Error(`--targets ${named}: expected NAME@KEY=VALUE`);
+    extra[assignment.slice(0, eq)] = assignment.slice(eq + 1);
+  }
+  if (!['collector', 'collectorBase', 'aedes'].includes(target))
+    throw new Error(`--targets ${named}: use collector, collectorBase or aedes (optionally @KEY=VALUE)`);
+  const env = { ...process.env, ...o.env, ...extra };
   const broker =
     target !== 'aedes'
       ? spawn(
