@@ -8,7 +8,6 @@ import type { Ingest, IngestOutcome } from '../ingest/index.ts';
 import { pem } from '../pem.ts';
 import { type Agent, clientIdBelongsTo, createAuthenticator, maySubscribe } from './auth.ts';
 import { createLogSummary } from './log-summary.ts';
-import { installPubackWriter } from './puback.ts';
 import { sendRefusalNotice } from './refusals.ts';
 import { type RetainedStore, reseedRetained } from './retained.ts';
 import { createConnectThrottle } from './throttle.ts';
@@ -48,7 +47,6 @@ export async function startBroker(ctx: CollectorContext, ingest: Ingest): Promis
   // An empty client id with clean session: Aedes makes one up, which the broker puts under the agent.
   const idAssigned = new WeakSet<Client>();
   const throttle = createConnectThrottle(config.mqtt.connectThrottle);
-  installPubackWriter();
   // CONNECTs held for a backed-off username: dropped at shutdown (their sockets are closed anyway)
   const held = new Set<NodeJS.Timeout>();
   const connectLog = createLogSummary(log, {
