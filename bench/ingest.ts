@@ -3,6 +3,7 @@
  * collector's durable ingest (acknowledged = in the SQLite ledger), with the same load generator in
  * the same run. Each broker runs in its own child process on loopback; the generator runs here.
  * Prints one JSON object on stdout. Usage: npm run bench -- ingest [--messages N] [--clients N] [--rounds N]
+ *   [--shape fleet]   (rows of the fleet's shape: 256 clients × 4 in flight, 4,096 × 2; aedes and collector)
  *   [--inflight N] [--targets aedes,collector,collectorSyncFull,collectorInflux,mosquitto]
  *   (collectorInflux: the collector with `influx:` configured, shipping to a real influxd meanwhile)
  *   [--node-arg=--cpu-prof --node-arg=--cpu-prof-dir=DIR]   (Node arguments for the collector)
@@ -190,13 +191,17 @@ function collectorTarget(
   dir: string,
   sync: 'normal' | 'full',
   nodeArgs: string[],
+  instruments: number,
   influxUrl?: () => string,
 ): Target {
   return {
     name: influxUrl ? 'collectorInflux' : sync === 'normal' ? 'collector' : 'collectorSyncFull',
     subscribe: false,
     start: (port) => {
-      const ids = Array.from({ length: 256 }, (_, i) => `BENCH-${String(i).padStart(3, '0')}`);
+      const ids = Array.from(
+        { length: Math.max(256, instruments) },
+        (_, i) => `BENCH-${String(i).padStart(3, '0')}`,
+      );
       const file = join(dir, `collector-${sync}.yaml`);
       writeFileSync(
         file,
@@ -208,27 +213,30 @@ function collectorTarget(
           'log: { level: warn }',
           `agents: [{ username: bench, password: bench-password-1, instruments: [${ids.join(', ')}] }]`,
         ].join('\n'),
+        // it holds an agent password: private, as the collector asks of such files
+        { mode: 0o600 },
       );
+      // its log to our stderr: stdout carries only the JSON result
       return spawn(NODE, [...nodeArgs, join(ROOT, 'bin/dayi.js'), 'collector', '-c', file], {
-        stdio: 'inherit',
+        stdio: ['ignore', 2, 2],
       });
     },
   };
 }
 
-function targets(dir: string, nodeArgs: string[], influxUrl: () => string): Target[] {
+function targets(dir: string, nodeArgs: string[], instruments: number, influxUrl: () => string): Target[] {
   const list: Target[] = [
     {
       name: 'aedes',
       subscribe: true,
       start: (port) => spawn(NODE, [join(ROOT, 'bench/aedes-broker.ts'), String(port)], { stdio: 'inherit' }),
     },
-    collectorTarget(dir, 'normal', nodeArgs),
-    collectorTarget(dir, 'full', nodeArgs),
+    collectorTarget(dir, 'normal', nodeArgs, instruments),
+    collectorTarget(dir, 'full', nodeArgs, instruments),
   ];
   // The collector shipping to a real influxd while it ingests (bench/influx measures the shipper).
   if (spawnSync('test', ['-x', INFLUXD]).status === 0)
-    list.push(collectorTarget(dir, 'normal', nodeArgs, influxUrl));
+    list.push(collectorTarget(dir, 'normal', nodeArgs, instruments, influxUrl));
   if (
     spawnSync('which', ['mosquitto']).status === 0 ||
     spawnSync('test', ['-x', '/usr/sbin/mosquitto']).status === 0
@@ -274,7 +282,7 @@ export async function runIngestBench(o: IngestOptions) {
       if (!influxd) throw new Error('influxd is not running');
       return influxd.url;
     };
-    for (const t of targets(dir, o.nodeArgs ?? [], influxUrl).filter(
+    for (const t of targets(dir, o.nodeArgs ?? [], o.clients, influxUrl).filter(
       (t) => !o.targets || o.targets.includes(t.name),
     )) {
       if (t.name === 'collectorInflux') influxd ??= await startInfluxd();
@@ -350,6 +358,60 @@ export async function runIngestBench(o: IngestOptions) {
   };
 }
 
+/**
+ * The fleet's shape (many agents, each with few messages in flight): 256 × 4 and 4,096 × 2, bare
+ * Aedes and the collector, with the brokers' CPU per 1,000 messages beside msg/s, since one load
+ * process driving 4,096 mqtt.js clients may bound the rate before the broker does.
+ */
+export async function runIngestFleetRows(
+  o: Pick<IngestOptions, 'rounds' | 'nodeArgs'> & { messages: number },
+) {
+  const rows = [];
+  for (const [clients, inflight] of [
+    [256, 4],
+    [4096, 2],
+  ] as const) {
+    const r = await runIngestBench({
+      messages: o.messages,
+      clients,
+      inflight,
+      rounds: o.rounds,
+      targets: ['aedes', 'collector'],
+      ...(o.nodeArgs ? { nodeArgs: o.nodeArgs } : {}),
+    });
+    const a = r.results.aedes!;
+    const c = r.results.collector!;
+    rows.push({
+      clients,
+      inflight,
+      aedes: {
+        messagesPerSecond: a.messagesPerSecond,
+        cpuMsPer1000: a.brokerCpuMsPer1000,
+        cpuShare: a.brokerCpuShare,
+        generatorCpuShare: a.generatorCpuShare,
+      },
+      collector: {
+        messagesPerSecond: c.messagesPerSecond,
+        cpuMsPer1000: c.brokerCpuMsPer1000,
+        cpuShare: c.brokerCpuShare,
+        generatorCpuShare: c.generatorCpuShare,
+      },
+      collectorVsAedes: r.ratio.collectorVsAedes,
+      cpuPerMessageCollectorVsAedes:
+        a.brokerCpuMsPer1000 && c.brokerCpuMsPer1000
+          ? Number((c.brokerCpuMsPer1000 / a.brokerCpuMsPer1000).toFixed(2))
+          : null,
+    });
+  }
+  return {
+    bench: 'ingest',
+    shape: 'fleet',
+    node: process.version,
+    note: 'aedes: publisher PUBACK + subscriber delivery; collector: PUBACK after the SQLite COMMIT (store.sync normal). cpuMsPer1000: broker CPU (all threads) per 1,000 messages; generatorCpuShare near 1.0 means the load generator, not the broker, bounded msg/s',
+    rows,
+  };
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
   const { values } = parseArgs({
     options: {
@@ -358,16 +420,28 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       rounds: { type: 'string', default: '3' },
       inflight: { type: 'string', default: '16' },
       targets: { type: 'string' },
+      shape: { type: 'string' },
       'node-arg': { type: 'string', multiple: true },
     },
   });
-  const result = await runIngestBench({
-    messages: Number(values.messages),
-    clients: Number(values.clients),
-    rounds: Number(values.rounds),
-    inflight: Number(values.inflight),
-    ...(values.targets ? { targets: values.targets.split(',') } : {}),
-    ...(values['node-arg'] ? { nodeArgs: values['node-arg'] } : {}),
-  });
+  if (values.shape !== undefined && values.shape !== 'fleet') {
+    process.stderr.write(`--shape ${values.shape}: the only shape is fleet\n`);
+    process.exit(2);
+  }
+  const result =
+    values.shape === 'fleet'
+      ? await runIngestFleetRows({
+          messages: Number(values.messages),
+          rounds: Number(values.rounds),
+          ...(values['node-arg'] ? { nodeArgs: values['node-arg'] } : {}),
+        })
+      : await runIngestBench({
+          messages: Number(values.messages),
+          clients: Number(values.clients),
+          rounds: Number(values.rounds),
+          inflight: Number(values.inflight),
+          ...(values.targets ? { targets: values.targets.split(',') } : {}),
+          ...(values['node-arg'] ? { nodeArgs: values['node-arg'] } : {}),
+        });
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
 }

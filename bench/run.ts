@@ -2,7 +2,7 @@
  * `npm run bench [-- NAME [options]]`: runs one benchmark (or all) and prints JSON on stdout.
  * NAME: ingest (collector vs bare Aedes and Mosquitto), agent, agent-outbox (the agent with a full outbox), influx (shipper vs raw /write),
  * report (the yearly uptime report), api (utilisation and usage over a seeded fleet), calibration
- * (accuracy of calibrate on the evaluation set), detect (ingest with the detectors on vs off). Options are passed on to the benchmark.
+ * (accuracy of calibrate on the evaluation set), detect (ingest with the detectors on vs off), fleet (16,000 agent sessions at a target rate, collector vs bare Aedes). Options are passed on to the benchmark.
  */
 const BENCHES: Record<string, string> = {
   ingest: './ingest.ts',
@@ -15,6 +15,7 @@ const BENCHES: Record<string, string> = {
   api: './api.ts',
   calibration: './calibration.ts',
   detect: './detect.ts',
+  fleet: './fleet.ts',
 };
 
 const [name = 'ingest', ...rest] = process.argv.slice(2);

@@ -13,7 +13,6 @@ export interface CheckpointWorkerData {
   everyMs: number;
   /** WAL frames after which a checkpoint also waits for the writer so that the WAL restarts. */
   restartAfterFrames: number;
-  busyTimeoutMs: number;
 }
 
 interface CheckpointRow {
@@ -29,19 +28,33 @@ if (!port) throw new Error('checkpoint-worker.ts runs as a worker thread');
 const db = new DatabaseSync(data.path);
 // Same durability as the writer: the checkpoint fsyncs the WAL before copying and the file after.
 db.exec(`PRAGMA synchronous = ${data.sync === 'full' ? 'FULL' : 'NORMAL'}`);
-db.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(data.busyTimeoutMs))}`);
+// Never wait for the writer or for readers: a checkpoint that cannot go on now is tried next round.
+db.exec('PRAGMA busy_timeout = 0');
 const passive = db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
 const restart = db.prepare('PRAGMA wal_checkpoint(RESTART)');
 
 let lastError: string | null = null;
 
+/**
+ * A RESTART holds the writer lock while it copies what the PASSIVE before it left, and fsyncs: it
+ * is tried only when that is little, so the writer (whose BEGIN waits on that lock, blocking the
+ * ingest thread) is held for a short copy at most. With a busy timeout of 0 on this connection it
+ * never waits either: the writer lock taken, or readers still in the WAL, and it gives up (and
+ * counts as a PASSIVE); the next round tries again. Past a hard bound it is tried whatever is left.
+ */
+const RESTART_REMAINDER_FRAMES = 256;
+
 function checkpoint(): void {
   try {
     const r = passive.get() as unknown as CheckpointRow;
     // Under steady writes a passive checkpoint rarely finds the WAL fully copied at the moment the
-    // writer starts its next transaction, which is when the WAL would start over: RESTART waits
-    // for the writer, so the file stays bounded.
-    if (r.log >= data.restartAfterFrames) restart.get();
+    // writer starts its next transaction, which is when the WAL would start over by itself.
+    if (
+      r.log >= data.restartAfterFrames &&
+      (r.log - r.checkpointed <= RESTART_REMAINDER_FRAMES || r.log >= 4 * data.restartAfterFrames)
+    ) {
+      restart.get();
+    }
     lastError = null;
   } catch (err) {
     const message = (err as Error).message;

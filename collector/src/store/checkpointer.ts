@@ -36,7 +36,6 @@ export function startCheckpointer(db: DatabaseSync, path: string, opts: Checkpoi
     sync: opts.sync,
     everyMs: opts.everyMs ?? 200,
     restartAfterFrames: opts.restartAfterFrames ?? 8 * SQLITE_AUTOCHECKPOINT,
-    busyTimeoutMs: 5000,
   };
   const worker = new Worker(new URL('./checkpoint-worker.ts', import.meta.url), {
     workerData: data,
