@@ -21,6 +21,21 @@ function expectFleetRollupsExact(db: DatabaseSync) {
       )
       .all(dim);
     expect(rolled).toEqual(direct);
+    const months = db
+      .prepare(
+        `SELECT month, grp, powered_ms AS p, running_ms AS r, covered_ms AS c FROM usage_group_month
+          WHERE dim = ? AND (powered_ms != 0 OR running_ms != 0 OR covered_ms != 0) ORDER BY 1, 2`,
+      )
+      .all(dim);
+    const monthsDirect = db
+      .prepare(
+        `SELECT substr(d.date, 1, 7) AS month, COALESCE(i.${dim}, '') AS grp, SUM(d.powered_ms) AS p,
+           SUM(d.running_ms) AS r, SUM(d.covered_ms) AS c
+           FROM daily_usage d LEFT JOIN instruments i ON i.id = d.instrument_id GROUP BY 1, 2
+           HAVING p != 0 OR r != 0 OR c != 0 ORDER BY 1, 2`,
+      )
+      .all();
+    expect(months).toEqual(monthsDirect);
   }
   // Gaps: recomputed from the powered days, by JavaScript this time.
   const powered = db

@@ -176,9 +176,10 @@ export function getUtilization(
 type GroupOpts = { from: string; to: string; groupBy: 'org' | 'category'; org?: string; category?: string };
 
 /**
- * Utilisation per org or category from the rollups per group and day (migration 11: the sums of
- * the group's stored days, kept by triggers when days are recomputed and when the registry moves
- * an instrument): ~120 groups × 365 days of small rows for a year, whatever the fleet's size. The
+ * Utilisation per org or category from the rollups per group and month and day (migration 11: the
+ * sums of the group's stored days, kept by triggers when days are recomputed and when the registry
+ * moves an instrument): for a year, ~120 groups × (11 months + the days of 2 edge months) small
+ * rows, whatever the fleet's size. The
  * counts (instruments, quota, idle, never reported) are one pass over the registry in SQLite; the
  * days not final yet are computed live as /usage does. Figures equal summing the per-instrument
  * path (collector/test/api.platform.test.ts holds them equal).
@@ -213,11 +214,22 @@ function utilizationByGroup(ctx: CollectorContext, period: Period, opts: GroupOp
   }[];
   const sums = new Map<string | null, { p: number; r: number; c: number }>();
   if (period.from <= storedTo) {
+    // Whole months from usage_group_month, the days of the two edge months from usage_group_day.
+    const monthA = period.from.slice(0, 7);
+    const monthB = storedTo.slice(0, 7);
     const rows = stmt(
       ctx.db,
-      `SELECT grp, SUM(powered_ms) AS p, SUM(running_ms) AS r, SUM(covered_ms) AS c FROM usage_group_day
-        WHERE dim = ?1 AND date >= ?2 AND date <= ?3 AND (?4 IS NULL OR grp = ?4) GROUP BY grp`,
-    ).all(opts.groupBy, period.from, storedTo, only) as unknown as {
+      `SELECT grp, SUM(p) AS p, SUM(r) AS r, SUM(c) AS c FROM (
+         SELECT grp, powered_ms AS p, running_ms AS r, covered_ms AS c FROM usage_group_month
+          WHERE dim = ?1 AND month > ?4 AND month < ?5 AND (?6 IS NULL OR grp = ?6)
+         UNION ALL
+         SELECT grp, powered_ms, running_ms, covered_ms FROM usage_group_day
+          WHERE dim = ?1 AND date >= ?2 AND date <= MIN(?3, ?4 || '-31') AND (?6 IS NULL OR grp = ?6)
+         UNION ALL
+         SELECT grp, powered_ms, running_ms, covered_ms FROM usage_group_day
+          WHERE dim = ?1 AND ?5 > ?4 AND date >= ?5 || '-01' AND date <= ?3 AND (?6 IS NULL OR grp = ?6))
+       GROUP BY grp`,
+    ).all(opts.groupBy, period.from, storedTo, monthA, monthB, only) as unknown as {
       grp: string;
       p: number;
       r: number;

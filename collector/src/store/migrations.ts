@@ -26,8 +26,9 @@
  *   detector episodes each one gathered, and every change, append-only (migration 8).
  * - `detect_state`, `detect_days`, `detect_meta`, `collector_runs`: the detectors' state per
  *   instrument, their midnight checkpoints and daily histograms, the detection pass's position.
- * - `usage_group_day`, `usage_gaps` (11): daily_usage rolled up per org and category and day, and
- *   each instrument's long unpowered runs, kept by triggers: fleet utilisation and the idle trend.
+ * - `usage_group_day`, `usage_group_month`, `usage_gaps` (11): daily_usage rolled up per org and
+ *   category by day and by month, and each instrument's long unpowered runs, kept by triggers:
+ *   fleet utilisation and the idle trend.
  */
 /**
  * Builds migration 11's rollups from daily_usage as it stands (the migration runs it once; a bulk
@@ -40,6 +41,9 @@ INSERT INTO usage_group_day (dim, date, grp, powered_ms, running_ms, covered_ms)
 INSERT INTO usage_group_day (dim, date, grp, powered_ms, running_ms, covered_ms)
   SELECT 'category', d.date, COALESCE(i.category, ''), SUM(d.powered_ms), SUM(d.running_ms), SUM(d.covered_ms)
     FROM daily_usage d LEFT JOIN instruments i ON i.id = d.instrument_id GROUP BY 2, 3;
+INSERT INTO usage_group_month (dim, month, grp, powered_ms, running_ms, covered_ms)
+  SELECT dim, substr(date, 1, 7), grp, SUM(powered_ms), SUM(running_ms), SUM(covered_ms)
+    FROM usage_group_day GROUP BY dim, substr(date, 1, 7), grp;
 INSERT INTO usage_gaps (instrument_id, after, before)
   SELECT instrument_id, a, b FROM (
     SELECT instrument_id, COALESCE(LAG(date) OVER w, '0000-01-01') AS a, date AS b
@@ -543,8 +547,8 @@ CREATE TABLE collector_runs (started_at INTEGER PRIMARY KEY, stopping_at INTEGER
     name: 'fleet rollups: usage per org and category and day, unpowered gaps per instrument',
     // usage_group_day: per dimension (org, category), local date and group ('' for none: not in the
     // registry, or no org/category there), the sums of the daily_usage rows of the group's
-    // instruments. A fleet's figures per org over a year are then ~120 × 365 small rows, not
-    // 16,000 instruments' rows; triggers keep it exact on every write of daily_usage and move an
+    // instruments; usage_group_month the same per month. A fleet's figures per org over a year are
+    // then whole months plus the days of the two edge months, not 16,000 instruments' rows; triggers keep it exact on every write of daily_usage and move an
     // instrument's days when the registry changes its org or category.
     // usage_gaps: per instrument, the runs of days without powered time between two powered days
     // (after, before), kept when at least 8 days long ('0000-01-01' before the first powered day,
@@ -560,6 +564,15 @@ CREATE TABLE usage_group_day (
   covered_ms INTEGER NOT NULL,
   PRIMARY KEY (dim, date, grp)
 ) WITHOUT ROWID;
+CREATE TABLE usage_group_month (
+  dim TEXT NOT NULL,
+  month TEXT NOT NULL,
+  grp TEXT NOT NULL,
+  powered_ms INTEGER NOT NULL,
+  running_ms INTEGER NOT NULL,
+  covered_ms INTEGER NOT NULL,
+  PRIMARY KEY (dim, month, grp)
+) WITHOUT ROWID;
 CREATE TABLE usage_gaps (
   instrument_id TEXT NOT NULL,
   after TEXT NOT NULL,
@@ -573,10 +586,20 @@ CREATE TRIGGER daily_usage_group_insert AFTER INSERT ON daily_usage BEGIN
       FROM (SELECT 1) LEFT JOIN instruments i ON i.id = new.instrument_id WHERE true
     ON CONFLICT (dim, date, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
       running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
+  INSERT INTO usage_group_month (dim, month, grp, powered_ms, running_ms, covered_ms)
+    SELECT 'org', substr(new.date, 1, 7), COALESCE(i.org, ''), new.powered_ms, new.running_ms, new.covered_ms
+      FROM (SELECT 1) LEFT JOIN instruments i ON i.id = new.instrument_id WHERE true
+    ON CONFLICT (dim, month, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
+      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
   INSERT INTO usage_group_day (dim, date, grp, powered_ms, running_ms, covered_ms)
     SELECT 'category', new.date, COALESCE(i.category, ''), new.powered_ms, new.running_ms, new.covered_ms
       FROM (SELECT 1) LEFT JOIN instruments i ON i.id = new.instrument_id WHERE true
     ON CONFLICT (dim, date, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
+      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
+  INSERT INTO usage_group_month (dim, month, grp, powered_ms, running_ms, covered_ms)
+    SELECT 'category', substr(new.date, 1, 7), COALESCE(i.category, ''), new.powered_ms, new.running_ms, new.covered_ms
+      FROM (SELECT 1) LEFT JOIN instruments i ON i.id = new.instrument_id WHERE true
+    ON CONFLICT (dim, month, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
       running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
 END;
 CREATE TRIGGER daily_usage_group_update AFTER UPDATE OF powered_ms, running_ms, covered_ms ON daily_usage
@@ -588,11 +611,23 @@ CREATE TRIGGER daily_usage_group_update AFTER UPDATE OF powered_ms, running_ms, 
       FROM (SELECT 1) LEFT JOIN instruments i ON i.id = new.instrument_id WHERE true
     ON CONFLICT (dim, date, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
       running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
+  INSERT INTO usage_group_month (dim, month, grp, powered_ms, running_ms, covered_ms)
+    SELECT 'org', substr(new.date, 1, 7), COALESCE(i.org, ''), new.powered_ms - old.powered_ms, new.running_ms - old.running_ms,
+      new.covered_ms - old.covered_ms
+      FROM (SELECT 1) LEFT JOIN instruments i ON i.id = new.instrument_id WHERE true
+    ON CONFLICT (dim, month, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
+      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
   INSERT INTO usage_group_day (dim, date, grp, powered_ms, running_ms, covered_ms)
     SELECT 'category', new.date, COALESCE(i.category, ''), new.powered_ms - old.powered_ms, new.running_ms - old.running_ms,
       new.covered_ms - old.covered_ms
       FROM (SELECT 1) LEFT JOIN instruments i ON i.id = new.instrument_id WHERE true
     ON CONFLICT (dim, date, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
+      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
+  INSERT INTO usage_group_month (dim, month, grp, powered_ms, running_ms, covered_ms)
+    SELECT 'category', substr(new.date, 1, 7), COALESCE(i.category, ''), new.powered_ms - old.powered_ms, new.running_ms - old.running_ms,
+      new.covered_ms - old.covered_ms
+      FROM (SELECT 1) LEFT JOIN instruments i ON i.id = new.instrument_id WHERE true
+    ON CONFLICT (dim, month, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
       running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
 END;
 CREATE TRIGGER daily_usage_group_delete AFTER DELETE ON daily_usage BEGIN
@@ -601,10 +636,20 @@ CREATE TRIGGER daily_usage_group_delete AFTER DELETE ON daily_usage BEGIN
       FROM (SELECT 1) LEFT JOIN instruments i ON i.id = old.instrument_id WHERE true
     ON CONFLICT (dim, date, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
       running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
+  INSERT INTO usage_group_month (dim, month, grp, powered_ms, running_ms, covered_ms)
+    SELECT 'org', substr(old.date, 1, 7), COALESCE(i.org, ''), -old.powered_ms, -old.running_ms, -old.covered_ms
+      FROM (SELECT 1) LEFT JOIN instruments i ON i.id = old.instrument_id WHERE true
+    ON CONFLICT (dim, month, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
+      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
   INSERT INTO usage_group_day (dim, date, grp, powered_ms, running_ms, covered_ms)
     SELECT 'category', old.date, COALESCE(i.category, ''), -old.powered_ms, -old.running_ms, -old.covered_ms
       FROM (SELECT 1) LEFT JOIN instruments i ON i.id = old.instrument_id WHERE true
     ON CONFLICT (dim, date, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
+      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
+  INSERT INTO usage_group_month (dim, month, grp, powered_ms, running_ms, covered_ms)
+    SELECT 'category', substr(old.date, 1, 7), COALESCE(i.category, ''), -old.powered_ms, -old.running_ms, -old.covered_ms
+      FROM (SELECT 1) LEFT JOIN instruments i ON i.id = old.instrument_id WHERE true
+    ON CONFLICT (dim, month, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
       running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
 END;
 CREATE TRIGGER instruments_group_insert AFTER INSERT ON instruments BEGIN
@@ -613,20 +658,40 @@ CREATE TRIGGER instruments_group_insert AFTER INSERT ON instruments BEGIN
       WHERE instrument_id = new.id AND '' IS NOT COALESCE(new.org, '')
     ON CONFLICT (dim, date, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
       running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
+  INSERT INTO usage_group_month (dim, month, grp, powered_ms, running_ms, covered_ms)
+    SELECT 'org', month, COALESCE(new.org, ''), powered_ms, running_ms, covered_ms FROM usage_month
+      WHERE instrument_id = new.id AND '' IS NOT COALESCE(new.org, '')
+    ON CONFLICT (dim, month, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
+      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
   INSERT INTO usage_group_day (dim, date, grp, powered_ms, running_ms, covered_ms)
     SELECT 'org', date, '', -powered_ms, -running_ms, -covered_ms FROM daily_usage
       WHERE instrument_id = new.id AND '' IS NOT COALESCE(new.org, '')
     ON CONFLICT (dim, date, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
+      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
+  INSERT INTO usage_group_month (dim, month, grp, powered_ms, running_ms, covered_ms)
+    SELECT 'org', month, '', -powered_ms, -running_ms, -covered_ms FROM usage_month
+      WHERE instrument_id = new.id AND '' IS NOT COALESCE(new.org, '')
+    ON CONFLICT (dim, month, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
       running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
   INSERT INTO usage_group_day (dim, date, grp, powered_ms, running_ms, covered_ms)
     SELECT 'category', date, COALESCE(new.category, ''), powered_ms, running_ms, covered_ms FROM daily_usage
       WHERE instrument_id = new.id AND '' IS NOT COALESCE(new.category, '')
     ON CONFLICT (dim, date, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
       running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
+  INSERT INTO usage_group_month (dim, month, grp, powered_ms, running_ms, covered_ms)
+    SELECT 'category', month, COALESCE(new.category, ''), powered_ms, running_ms, covered_ms FROM usage_month
+      WHERE instrument_id = new.id AND '' IS NOT COALESCE(new.category, '')
+    ON CONFLICT (dim, month, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
+      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
   INSERT INTO usage_group_day (dim, date, grp, powered_ms, running_ms, covered_ms)
     SELECT 'category', date, '', -powered_ms, -running_ms, -covered_ms FROM daily_usage
       WHERE instrument_id = new.id AND '' IS NOT COALESCE(new.category, '')
     ON CONFLICT (dim, date, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
+      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
+  INSERT INTO usage_group_month (dim, month, grp, powered_ms, running_ms, covered_ms)
+    SELECT 'category', month, '', -powered_ms, -running_ms, -covered_ms FROM usage_month
+      WHERE instrument_id = new.id AND '' IS NOT COALESCE(new.category, '')
+    ON CONFLICT (dim, month, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
       running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
 END;
 CREATE TRIGGER instruments_group_update AFTER UPDATE OF org, category ON instruments BEGIN
@@ -635,20 +700,40 @@ CREATE TRIGGER instruments_group_update AFTER UPDATE OF org, category ON instrum
       WHERE instrument_id = new.id AND COALESCE(old.org, '') IS NOT COALESCE(new.org, '')
     ON CONFLICT (dim, date, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
       running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
+  INSERT INTO usage_group_month (dim, month, grp, powered_ms, running_ms, covered_ms)
+    SELECT 'org', month, COALESCE(new.org, ''), powered_ms, running_ms, covered_ms FROM usage_month
+      WHERE instrument_id = new.id AND COALESCE(old.org, '') IS NOT COALESCE(new.org, '')
+    ON CONFLICT (dim, month, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
+      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
   INSERT INTO usage_group_day (dim, date, grp, powered_ms, running_ms, covered_ms)
     SELECT 'org', date, COALESCE(old.org, ''), -powered_ms, -running_ms, -covered_ms FROM daily_usage
       WHERE instrument_id = new.id AND COALESCE(old.org, '') IS NOT COALESCE(new.org, '')
     ON CONFLICT (dim, date, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
+      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
+  INSERT INTO usage_group_month (dim, month, grp, powered_ms, running_ms, covered_ms)
+    SELECT 'org', month, COALESCE(old.org, ''), -powered_ms, -running_ms, -covered_ms FROM usage_month
+      WHERE instrument_id = new.id AND COALESCE(old.org, '') IS NOT COALESCE(new.org, '')
+    ON CONFLICT (dim, month, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
       running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
   INSERT INTO usage_group_day (dim, date, grp, powered_ms, running_ms, covered_ms)
     SELECT 'category', date, COALESCE(new.category, ''), powered_ms, running_ms, covered_ms FROM daily_usage
       WHERE instrument_id = new.id AND COALESCE(old.category, '') IS NOT COALESCE(new.category, '')
     ON CONFLICT (dim, date, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
       running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
+  INSERT INTO usage_group_month (dim, month, grp, powered_ms, running_ms, covered_ms)
+    SELECT 'category', month, COALESCE(new.category, ''), powered_ms, running_ms, covered_ms FROM usage_month
+      WHERE instrument_id = new.id AND COALESCE(old.category, '') IS NOT COALESCE(new.category, '')
+    ON CONFLICT (dim, month, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
+      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
   INSERT INTO usage_group_day (dim, date, grp, powered_ms, running_ms, covered_ms)
     SELECT 'category', date, COALESCE(old.category, ''), -powered_ms, -running_ms, -covered_ms FROM daily_usage
       WHERE instrument_id = new.id AND COALESCE(old.category, '') IS NOT COALESCE(new.category, '')
     ON CONFLICT (dim, date, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
+      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
+  INSERT INTO usage_group_month (dim, month, grp, powered_ms, running_ms, covered_ms)
+    SELECT 'category', month, COALESCE(old.category, ''), -powered_ms, -running_ms, -covered_ms FROM usage_month
+      WHERE instrument_id = new.id AND COALESCE(old.category, '') IS NOT COALESCE(new.category, '')
+    ON CONFLICT (dim, month, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
       running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
 END;
 CREATE TRIGGER instruments_group_delete AFTER DELETE ON instruments BEGIN
@@ -657,20 +742,40 @@ CREATE TRIGGER instruments_group_delete AFTER DELETE ON instruments BEGIN
       WHERE instrument_id = old.id AND COALESCE(old.org, '') IS NOT ''
     ON CONFLICT (dim, date, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
       running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
+  INSERT INTO usage_group_month (dim, month, grp, powered_ms, running_ms, covered_ms)
+    SELECT 'org', month, '', powered_ms, running_ms, covered_ms FROM usage_month
+      WHERE instrument_id = old.id AND COALESCE(old.org, '') IS NOT ''
+    ON CONFLICT (dim, month, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
+      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
   INSERT INTO usage_group_day (dim, date, grp, powered_ms, running_ms, covered_ms)
     SELECT 'org', date, COALESCE(old.org, ''), -powered_ms, -running_ms, -covered_ms FROM daily_usage
       WHERE instrument_id = old.id AND COALESCE(old.org, '') IS NOT ''
     ON CONFLICT (dim, date, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
+      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
+  INSERT INTO usage_group_month (dim, month, grp, powered_ms, running_ms, covered_ms)
+    SELECT 'org', month, COALESCE(old.org, ''), -powered_ms, -running_ms, -covered_ms FROM usage_month
+      WHERE instrument_id = old.id AND COALESCE(old.org, '') IS NOT ''
+    ON CONFLICT (dim, month, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
       running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
   INSERT INTO usage_group_day (dim, date, grp, powered_ms, running_ms, covered_ms)
     SELECT 'category', date, '', powered_ms, running_ms, covered_ms FROM daily_usage
       WHERE instrument_id = old.id AND COALESCE(old.category, '') IS NOT ''
     ON CONFLICT (dim, date, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
       running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
+  INSERT INTO usage_group_month (dim, month, grp, powered_ms, running_ms, covered_ms)
+    SELECT 'category', month, '', powered_ms, running_ms, covered_ms FROM usage_month
+      WHERE instrument_id = old.id AND COALESCE(old.category, '') IS NOT ''
+    ON CONFLICT (dim, month, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
+      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
   INSERT INTO usage_group_day (dim, date, grp, powered_ms, running_ms, covered_ms)
     SELECT 'category', date, COALESCE(old.category, ''), -powered_ms, -running_ms, -covered_ms FROM daily_usage
       WHERE instrument_id = old.id AND COALESCE(old.category, '') IS NOT ''
     ON CONFLICT (dim, date, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
+      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
+  INSERT INTO usage_group_month (dim, month, grp, powered_ms, running_ms, covered_ms)
+    SELECT 'category', month, COALESCE(old.category, ''), -powered_ms, -running_ms, -covered_ms FROM usage_month
+      WHERE instrument_id = old.id AND COALESCE(old.category, '') IS NOT ''
+    ON CONFLICT (dim, month, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
       running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
 END;
 CREATE TRIGGER daily_usage_gap_insert AFTER INSERT ON daily_usage WHEN new.powered_ms > 0 BEGIN
