@@ -167,7 +167,7 @@ export function storedUntil(ctx: CollectorContext, period: Period, now = ctx.now
  * The CTEs ending in `t(id, p, r, c)`: every instrument with stored days in the period and its exact
  * sums over [from, storedTo] from the rollups: sum(a..b) = Σ months[monthA..monthB) + cum(b) −
  * cum(a − 1), where cum(x) is the month's prefix sum at its last stored day on or before x (found
- * by one index look-up; a day without a stored row adds nothing). usage_month is read in its
+ * by one backward index look-up; a day without a stored row adds nothing). usage_month is read in its
  * primary-key order, so grouping needs no sort, and each instrument costs four index look-ups.
  */
 export function fleetTotalsCte(period: Period, storedTo: string): { cte: string; args: string[] } {
@@ -185,10 +185,10 @@ export function fleetTotalsCte(period: Period, storedTo: string): { cte: string;
       FROM usage_month WHERE month >= ?1 AND month <= ?2 GROUP BY instrument_id),
     e AS (
       SELECT g.*,
-        CASE WHEN has_b THEN (SELECT MAX(date) FROM usage_month_cum
-          WHERE instrument_id = g.id AND date >= ?2 || '-01' AND date <= ?3) END AS db,
-        CASE WHEN has_a AND ?4 != '' THEN (SELECT MAX(date) FROM usage_month_cum
-          WHERE instrument_id = g.id AND date >= ?1 || '-01' AND date <= ?4) END AS da
+        CASE WHEN has_b THEN (SELECT date FROM usage_month_cum
+          WHERE instrument_id = g.id AND date >= ?2 || '-01' AND date <= ?3 ORDER BY date DESC LIMIT 1) END AS db,
+        CASE WHEN has_a AND ?4 != '' THEN (SELECT date FROM usage_month_cum
+          WHERE instrument_id = g.id AND date >= ?1 || '-01' AND date <= ?4 ORDER BY date DESC LIMIT 1) END AS da
       FROM g),
     t AS (
       SELECT e.id, e.p + COALESCE(cb.powered_ms, 0) - COALESCE(ca.powered_ms, 0) AS p,
