@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { build } from '../collector/src/app.ts';
 import { addDays, dateOf, dayBounds } from '../collector/src/derive/pure/calendar.ts';
-import { MIGRATIONS } from '../collector/src/store/migrations.ts';
+import { FLEET_ROLLUP_BACKFILL, MIGRATIONS } from '../collector/src/store/migrations.ts';
 import { openDatabase } from '../collector/src/store/sqlite.ts';
 
 const { values } = parseArgs({
@@ -89,8 +89,8 @@ function seed(file: string): { seconds: number; rows: number } {
     `INSERT INTO daily_usage (instrument_id, date, powered_ms, running_ms, covered_ms, span_ms, computed_at)
        VALUES (?, ?, ?, ?, ?, ?, ?)`,
   );
-  // Bulk load as a store migrated to version 7 would be: rows first, then the rollups built by
-  // migration 7's own backfill statements, then its triggers back (one trigger per row would
+  // Bulk load as a migrated store would be: rows first, then the rollups built by migrations 7
+  // and 11's own backfill statements, then their triggers back (one trigger per row would
   // triple the seeding time and give the same tables).
   const triggers = db
     .prepare("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'daily_usage'")
@@ -142,6 +142,7 @@ function seed(file: string): { seconds: number; rows: number } {
   const m7 = MIGRATIONS.find((m) => m.version === 7)!.sql;
   for (const backfill of m7.match(/INSERT INTO usage_month(?:_cum)? \([^;]*FROM daily_usage[^;]*;/g) ?? [])
     db.exec(backfill);
+  db.exec(FLEET_ROLLUP_BACKFILL);
   for (const t of triggers) db.exec(t.sql);
   db.exec('COMMIT');
   db.exec('PRAGMA wal_checkpoint(TRUNCATE)');

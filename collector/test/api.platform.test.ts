@@ -1,5 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { idleTrend, spellsOf, weeksEndingBetween } from '../src/figures/idle-trend.ts';
+import { periodOf, periodTotals } from '../src/query/period.ts';
 import { auth, buildApi, submit } from './helpers/e2e-api.ts';
 
 const NOW = Date.parse('2026-11-29T12:00:00+08:00');
@@ -310,6 +312,72 @@ describe('bookings, reconciliation, utilisation, purchase review, idle trend', (
     });
   }
 
+  for (const [from, to] of periods) {
+    it(`the whole-fleet path (monthly rollups in SQL) equals /usage exactly (${from}..${to})`, async () => {
+      const ctx = app.dayi.ctx;
+      // No ids: the pass over the fleet, not the per-instrument look-ups of a few.
+      const totals = periodTotals(ctx, periodOf(ctx, from, to));
+      expect([...totals.keys()].sort()).toEqual(['MS-C', 'NEVER-1', 'NMR-A', 'NMR-B', 'OLD-1']);
+      for (const [id, t] of totals) {
+        const usage = (await get(`/v1/instruments/${id}/usage?from=${from}&to=${to}`)).json();
+        expect([id, Math.round(t.poweredMs / 36_000) / 100, Math.round(t.runningMs / 36_000) / 100]).toEqual([
+          id,
+          usage.poweredHours,
+          usage.runningHours,
+        ]);
+      }
+    });
+  }
+
+  it('per org filtered by category (the per-instrument sums) and per category filtered by org', async () => {
+    for (const [from, to] of periods) {
+      const per = (await get(`/v1/utilization?from=${from}&to=${to}&groupBy=instrument`)).json();
+      const crossed = (await get(`/v1/utilization?from=${from}&to=${to}&groupBy=org&category=NMR`)).json();
+      for (const g of crossed.items) {
+        const members = per.items.filter(
+          (i: { instrument: Record<string, string | null> }) =>
+            i.instrument.org === g.group && i.instrument.category === 'NMR',
+        );
+        expect(g.instruments).toBe(members.length);
+        const sum = members.reduce((s: number, i: { runningHours: number }) => s + i.runningHours, 0);
+        expect(Math.abs(g.runningHours - sum)).toBeLessThanOrEqual(0.01 * members.length);
+      }
+      const one = (await get(`/v1/utilization?from=${from}&to=${to}&groupBy=category&org=Westlake`)).json();
+      expect(one.total.instruments).toBe(3);
+    }
+  });
+
+  it('the idle trend from the kept gaps equals the definition over every powered day', async () => {
+    const ctx = app.dayi.ctx;
+    const powered = ctx.db
+      .prepare('SELECT instrument_id AS id, date FROM daily_usage WHERE powered_ms > 0 ORDER BY 1, 2')
+      .all() as { id: string; date: string }[];
+    const members = ctx.db
+      .prepare(
+        'SELECT i.id, i.org, s.first_seen FROM instruments i LEFT JOIN instrument_status s ON s.instrument_id = i.id',
+      )
+      .all() as { id: string; org: string; first_seen: number | null }[];
+    for (const days of [7, 8, 9, 30, 90]) {
+      const res = (
+        await get(`/v1/kpi/idle-trend?from=2026-06-01&to=2026-11-29&groupBy=org&days=${days}`)
+      ).json();
+      const weeks = weeksEndingBetween('2026-06-01', '2026-11-28', days);
+      const expected = idleTrend(
+        members.map((m) => ({
+          group: m.org,
+          firstSeenDate:
+            m.first_seen === null ? null : new Date(m.first_seen + 8 * 3_600_000).toISOString().slice(0, 10),
+          spells: spellsOf(powered.filter((p) => p.id === m.id).map((p) => p.date)),
+        })),
+        weeks,
+      );
+      expect(
+        res.weeks.map((w: { end: string; idle: number; groups: unknown }) => [w.end, w.idle, w.groups]),
+        `days=${days}`,
+      ).toEqual(expected.map((w) => [w.end, w.idle, w.groups]));
+    }
+  });
+
   it('groups by org and category: instruments, quota prorated, utilisation, idle and never reported', async () => {
     // A whole calendar year: quota is exactly the yearly figure.
     const year = (await get('/v1/utilization?from=2026-01-01&to=2026-12-31&groupBy=org')).json();
@@ -369,6 +437,30 @@ describe('bookings, reconciliation, utilisation, purchase review, idle trend', (
     // NMR-A first reported on 2026-11-10: counted as reporting from then, never idle.
     expect(week('2026-11-15').reporting).toBe(3);
     expect(week('2026-11-22').idle).toBe(1);
+  });
+
+  it('moving an instrument to another org moves its hours in the per-org figures', async () => {
+    const before = (await get('/v1/utilization?from=2026-11-01&to=2026-11-28&groupBy=org')).json();
+    const hoursOf = (a: { items: { group: string | null; poweredHours: number }[] }, g: string | null) =>
+      a.items.find((i) => i.group === g)?.poweredHours ?? 0;
+    const msc = (await get('/v1/utilization?from=2026-11-01&to=2026-11-28&groupBy=instrument'))
+      .json()
+      .items.find((i: { group: string }) => i.group === 'MS-C');
+    const move = (org: string) =>
+      app.inject({
+        method: 'PUT',
+        url: '/v1/instruments/MS-C',
+        headers: { ...auth('platform'), 'content-type': 'application/json' },
+        payload: JSON.stringify({ name: 'MS C', org, category: 'MS' }),
+      });
+    expect((await move('Hangzhou Lab')).statusCode).toBeLessThan(300);
+    const after = (await get('/v1/utilization?from=2026-11-01&to=2026-11-28&groupBy=org')).json();
+    expect(msc.poweredHours).toBeGreaterThan(0);
+    expect(hoursOf(after, 'Hangzhou Lab')).toBe(msc.poweredHours);
+    expect(hoursOf(after, 'Westlake')).toBeCloseTo(hoursOf(before, 'Westlake') - msc.poweredHours, 2);
+    expect(after.total.poweredHours).toBe(before.total.poweredHours);
+    expect((await move('Westlake')).statusCode).toBeLessThan(300);
+    expect((await get('/v1/utilization?from=2026-11-01&to=2026-11-28&groupBy=org')).json()).toEqual(before);
   });
 
   it('routes are in the OpenAPI document', async () => {

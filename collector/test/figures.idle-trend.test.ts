@@ -67,4 +67,52 @@ describe('idle trend (pure)', () => {
       { group: null, idle: 0, reporting: 1 },
     ]);
   });
+
+  it('equals counting every instrument in every week by the definition (any fleet, any weeks)', () => {
+    const date = fc.integer({ min: 0, max: 120 }).map((n) => addDays('2026-01-01', n));
+    const instrument = fc.record({
+      group: fc.constantFrom('A', 'B', null),
+      firstSeenDate: fc.option(date, { nil: null }),
+      powered: fc.uniqueArray(date, { maxLength: 12 }),
+    });
+    fc.assert(
+      fc.property(
+        fc.array(instrument, { maxLength: 25 }),
+        date,
+        fc.integer({ min: 1, max: 60 }),
+        (list, to, days) => {
+          const fleet = list.map((i) => ({
+            group: i.group,
+            firstSeenDate: i.firstSeenDate,
+            spells: spellsOf([...i.powered].sort()),
+          }));
+          // Weeks in reverse order too: the result follows the order given.
+          const weeks = weeksEndingBetween('2026-01-01', to, days).reverse();
+          const got = idleTrend(fleet, weeks);
+          const groups = [...new Set(fleet.map((f) => f.group))].sort((a, b) =>
+            a === b ? 0 : a === null ? 1 : b === null ? -1 : a < b ? -1 : 1,
+          );
+          expect(got).toEqual(
+            weeks.map((week) => {
+              const per = groups.map((g) => {
+                const members = fleet.filter((f) => f.group === g);
+                return {
+                  group: g,
+                  idle: members.filter((f) => idleInWeek(f, week)).length,
+                  reporting: members.filter((f) => f.firstSeenDate !== null && f.firstSeenDate <= week.end)
+                    .length,
+                };
+              });
+              return {
+                ...week,
+                idle: per.reduce((s, g) => s + g.idle, 0),
+                reporting: per.reduce((s, g) => s + g.reporting, 0),
+                groups: per,
+              };
+            }),
+          );
+        },
+      ),
+    );
+  });
 });

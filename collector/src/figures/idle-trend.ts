@@ -107,32 +107,51 @@ export interface TrendRow extends TrendWeek {
 
 /** Idle counts per week, in total and per group (groups sorted by name, null last). */
 export function idleTrend(instruments: readonly TrendInstrument[], weeks: readonly TrendWeek[]): TrendRow[] {
-  return weeks.map((week) => {
-    const groups = new Map<string | null, TrendGroupCount>();
-    let idle = 0;
-    let reporting = 0;
-    for (const inst of instruments) {
-      let g = groups.get(inst.group);
-      if (!g) {
-        g = { group: inst.group, idle: 0, reporting: 0 };
-        groups.set(inst.group, g);
-      }
-      if (inst.firstSeenDate !== null && inst.firstSeenDate <= week.end) {
-        g.reporting++;
-        reporting++;
-      }
-      if (idleInWeek(inst, week)) {
-        g.idle++;
-        idle++;
-      }
+  // Each instrument's group as an index, once; groups in their output order.
+  const index = new Map<string | null, number>();
+  const groupOf = new Int32Array(instruments.length);
+  instruments.forEach((inst, k) => {
+    let g = index.get(inst.group);
+    if (g === undefined) {
+      g = index.size;
+      index.set(inst.group, g);
     }
+    groupOf[k] = g;
+  });
+  const keys = [...index.keys()];
+  const order = keys.map((_, g) => g).sort((a, b) => byGroupName(keys[a]!, keys[b]!));
+  // Reporting counts: first-message dates in order, walked once over the weeks in order.
+  const firsts = instruments
+    .map((inst, k) => ({ date: inst.firstSeenDate, g: groupOf[k]! }))
+    .filter((x): x is { date: string; g: number } => x.date !== null)
+    .sort((a, b) => (a.date < b.date ? -1 : a.date > b.date ? 1 : 0));
+  const byEnd = weeks.map((_, w) => w).sort((a, b) => (weeks[a]!.end < weeks[b]!.end ? -1 : 1));
+  const reportingAt: Int32Array[] = new Array(weeks.length);
+  const running = new Int32Array(keys.length);
+  let next = 0;
+  for (const w of byEnd) {
+    while (next < firsts.length && firsts[next]!.date <= weeks[w]!.end) running[firsts[next++]!.g]!++;
+    reportingAt[w] = running.slice();
+  }
+  // Only instruments with an unpowered spell can be idle in some week.
+  const candidates: number[] = [];
+  instruments.forEach((inst, k) => {
+    if (inst.firstSeenDate !== null && inst.spells.length > 0) candidates.push(k);
+  });
+  return weeks.map((week, w) => {
+    const idle = new Int32Array(keys.length);
+    for (const k of candidates) if (idleInWeek(instruments[k]!, week)) idle[groupOf[k]!]!++;
+    const reporting = reportingAt[w]!;
+    const groups = order.map((g) => ({ group: keys[g]!, idle: idle[g]!, reporting: reporting[g]! }));
     return {
       ...week,
-      idle,
-      reporting,
-      groups: [...groups.values()].sort((a, b) =>
-        a.group === b.group ? 0 : a.group === null ? 1 : b.group === null ? -1 : a.group < b.group ? -1 : 1,
-      ),
+      idle: groups.reduce((s, g) => s + g.idle, 0),
+      reporting: groups.reduce((s, g) => s + g.reporting, 0),
+      groups,
     };
   });
+}
+
+function byGroupName(a: string | null, b: string | null): number {
+  return a === b ? 0 : a === null ? 1 : b === null ? -1 : a < b ? -1 : 1;
 }

@@ -144,11 +144,7 @@ export function periodTotals(
     } else {
       // A fleet: combined in SQLite, one row per instrument reaches JavaScript.
       const sql = fleetTotalsCte(period, storedTo);
-      const rows = stmt(db, `WITH ${sql.cte} SELECT id, p, r, c, miss_a, miss_b FROM t`).all(
-        ...sql.args,
-      ) as unknown as FleetRow[];
-      add(rows, 1);
-      for (const [id, fix] of edgeFixes(ctx, period, storedTo, rows)) add([{ id, ...fix }], 1);
+      add(stmt(db, `WITH ${sql.cte} SELECT id, p, r, c FROM t`).all(...sql.args) as unknown as SumsRow[], 1);
     }
   }
 
@@ -167,18 +163,12 @@ export function storedUntil(ctx: CollectorContext, period: Period, now = ctx.now
   return [period.to, lastFinalDate(ctx, now)].sort()[0]!;
 }
 
-export interface FleetRow extends SumsRow {
-  /** The month of `from` has stored days but none exactly the day before `from`. */
-  miss_a: number;
-  /** The month of the stored end has stored days but none exactly on it. */
-  miss_b: number;
-}
-
 /**
- * The CTE `t(id, p, r, c, miss_a, miss_b)`: every instrument with stored days in the period and
- * its sums over [from, storedTo] from the rollups, when the edges fall on stored days:
- * sum(a..b) = Σ months[monthA..monthB] − month(monthB) + cum(b) − cum(a − 1). Instruments flagged
- * `miss_*` need `edgeFixes` (no stored row exactly at an edge: a day without evidence).
+ * The CTEs ending in `t(id, p, r, c)`: every instrument with stored days in the period and its exact
+ * sums over [from, storedTo] from the rollups: sum(a..b) = Σ months[monthA..monthB) + cum(b) −
+ * cum(a − 1), where cum(x) is the month's prefix sum at its last stored day on or before x (found
+ * by one backward index look-up; a day without a stored row adds nothing). usage_month is read in its
+ * primary-key order, so grouping needs no sort, and each instrument costs four index look-ups.
  */
 export function fleetTotalsCte(period: Period, storedTo: string): { cte: string; args: string[] } {
   const a = period.from;
@@ -187,53 +177,29 @@ export function fleetTotalsCte(period: Period, storedTo: string): { cte: string;
   // Nothing stored in the period yet (it starts today): parameters that match no row.
   const none = a > storedTo;
   return {
-    cte: `t AS (
-      SELECT id, TOTAL(p) AS p, TOTAL(r) AS r, TOTAL(c) AS c,
-        MAX(has_a) AND NOT MAX(in_a) AND ?4 != '' AS miss_a, MAX(has_b) AND NOT MAX(in_b) AS miss_b
-      FROM (
-        SELECT instrument_id AS id, CASE WHEN month = ?2 THEN 0 ELSE powered_ms END AS p,
-          CASE WHEN month = ?2 THEN 0 ELSE running_ms END AS r, CASE WHEN month = ?2 THEN 0 ELSE covered_ms END AS c,
-          month = ?1 AS has_a, month = ?2 AS has_b, 0 AS in_a, 0 AS in_b
-          FROM usage_month WHERE month >= ?1 AND month <= ?2
-        UNION ALL SELECT instrument_id, powered_ms, running_ms, covered_ms, 0, 0, 0, 1
-          FROM usage_month_cum WHERE date = ?3
-        UNION ALL SELECT instrument_id, -powered_ms, -running_ms, -covered_ms, 0, 0, 1, 0
-          FROM usage_month_cum WHERE date = ?4)
-      GROUP BY id)`,
+    cte: `g AS (
+      SELECT instrument_id AS id, TOTAL(CASE WHEN month = ?2 THEN 0 ELSE powered_ms END) AS p,
+        TOTAL(CASE WHEN month = ?2 THEN 0 ELSE running_ms END) AS r,
+        TOTAL(CASE WHEN month = ?2 THEN 0 ELSE covered_ms END) AS c,
+        MAX(month = ?1) AS has_a, MAX(month = ?2) AS has_b
+      FROM usage_month WHERE month >= ?1 AND month <= ?2 GROUP BY instrument_id),
+    e AS (
+      SELECT g.*,
+        CASE WHEN has_b THEN (SELECT date FROM usage_month_cum
+          WHERE instrument_id = g.id AND date >= ?2 || '-01' AND date <= ?3 ORDER BY date DESC LIMIT 1) END AS db,
+        CASE WHEN has_a AND ?4 != '' THEN (SELECT date FROM usage_month_cum
+          WHERE instrument_id = g.id AND date >= ?1 || '-01' AND date <= ?4 ORDER BY date DESC LIMIT 1) END AS da
+      FROM g),
+    t AS (
+      SELECT e.id, e.p + COALESCE(cb.powered_ms, 0) - COALESCE(ca.powered_ms, 0) AS p,
+        e.r + COALESCE(cb.running_ms, 0) - COALESCE(ca.running_ms, 0) AS r,
+        e.c + COALESCE(cb.covered_ms, 0) - COALESCE(ca.covered_ms, 0) AS c
+      FROM e LEFT JOIN usage_month_cum cb ON cb.instrument_id = e.id AND cb.date = e.db
+        LEFT JOIN usage_month_cum ca ON ca.instrument_id = e.id AND ca.date = e.da)`,
     args: none
       ? ['9999-99', '0000-00', '', '']
       : [monthA, monthB, storedTo, a.slice(8) === '01' ? '' : previousDate(a)],
   };
-}
-
-/** Corrections of the instruments `fleetTotalsCte` flagged: their month's last stored day before each edge. */
-export function edgeFixes(
-  ctx: CollectorContext,
-  period: Period,
-  storedTo: string,
-  rows: readonly Pick<FleetRow, 'id' | 'miss_a' | 'miss_b'>[],
-): Map<string, { p: number; r: number; c: number }> {
-  const out = new Map<string, { p: number; r: number; c: number }>();
-  for (const row of rows) {
-    if (!row.miss_a && !row.miss_b) continue;
-    const fix = { p: 0, r: 0, c: 0 };
-    if (row.miss_b) {
-      for (const x of lastCum(ctx, row.id, storedTo)) {
-        fix.p += x.p;
-        fix.r += x.r;
-        fix.c += x.c;
-      }
-    }
-    if (row.miss_a) {
-      for (const x of lastCum(ctx, row.id, previousDate(period.from))) {
-        fix.p -= x.p;
-        fix.r -= x.r;
-        fix.c -= x.c;
-      }
-    }
-    out.set(row.id, fix);
-  }
-  return out;
 }
 
 /**

@@ -167,6 +167,35 @@ export function getOrgReconciliation(
     period,
     instruments.map((i) => i.id),
   );
+  const bookingsById = bookingsByInstrument(ctx, period);
+  const groups = new Map<string | null, { items: OrgReconciliation['items']; sums: Sums }>();
+  for (const inst of instruments) {
+    const runningMs = totals.get(inst.id)?.runningMs ?? 0;
+    const r = reconcileOne(ctx, inst.id, period, bookingsById.get(inst.id) ?? [], runningMs);
+    let g = groups.get(inst.org);
+    if (!g) {
+      g = { items: [], sums: emptySums() };
+      groups.set(inst.org, g);
+    }
+    g.items.push({ id: inst.id, name: inst.name, ...figures(r, runningMs) });
+    addSums(g.sums, r, runningMs);
+  }
+  return {
+    from,
+    to,
+    groups: [...groups.entries()]
+      .sort(([a], [b]) => (a === b ? 0 : a === null ? 1 : b === null ? -1 : a < b ? -1 : 1))
+      .map(([key, g]) => ({
+        org: key,
+        instruments: g.items.length,
+        ...figures(g.sums.r, g.sums.runningMs),
+        items: g.items,
+      })),
+  };
+}
+
+/** Every booking overlapping the period, by instrument (one range scan of the bookings by start). */
+function bookingsByInstrument(ctx: CollectorContext, period: Period): Map<string, StoredBooking[]> {
   const bookingsById = new Map<string, StoredBooking[]>();
   const rows = stmt(
     ctx.db,
@@ -195,30 +224,34 @@ export function getOrgReconciliation(
     });
     bookingsById.set(r.instrument_id, list);
   }
-  const groups = new Map<string | null, { items: OrgReconciliation['items']; sums: Sums }>();
-  for (const inst of instruments) {
-    const runningMs = totals.get(inst.id)?.runningMs ?? 0;
-    const r = reconcileOne(ctx, inst.id, period, bookingsById.get(inst.id) ?? [], runningMs);
-    let g = groups.get(inst.org);
-    if (!g) {
-      g = { items: [], sums: emptySums() };
-      groups.set(inst.org, g);
+  return bookingsById;
+}
+
+/**
+ * Booked and external service time (ms) of `from`..`to` for each of `ids`, exactly as
+ * `GET /v1/instruments/{id}/reconciliation` computes them (0 for an instrument without bookings).
+ * For the uptime report's columns; no length limit on the period.
+ */
+export function bookedTimes(
+  ctx: CollectorContext,
+  from: string,
+  to: string,
+  ids: readonly string[],
+): Map<string, { bookedMs: number; externalServiceMs: number }> {
+  const period = periodOf(ctx, from, to, Number.MAX_SAFE_INTEGER);
+  const bookings = bookingsByInstrument(ctx, period);
+  const out = new Map<string, { bookedMs: number; externalServiceMs: number }>();
+  for (const id of ids) {
+    const list = bookings.get(id);
+    if (!list) {
+      out.set(id, { bookedMs: 0, externalServiceMs: 0 });
+      continue;
     }
-    g.items.push({ id: inst.id, name: inst.name, ...figures(r, runningMs) });
-    addSums(g.sums, r, runningMs);
+    // Running time of the whole period only feeds unbooked time, which is not asked for here.
+    const r = reconcileOne(ctx, id, period, list, 0);
+    out.set(id, { bookedMs: r.bookedMs, externalServiceMs: r.externalServiceMs });
   }
-  return {
-    from,
-    to,
-    groups: [...groups.entries()]
-      .sort(([a], [b]) => (a === b ? 0 : a === null ? 1 : b === null ? -1 : a < b ? -1 : 1))
-      .map(([key, g]) => ({
-        org: key,
-        instruments: g.items.length,
-        ...figures(g.sums.r, g.sums.runningMs),
-        items: g.items,
-      })),
-  };
+  return out;
 }
 
 interface Sums {

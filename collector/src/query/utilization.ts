@@ -18,15 +18,7 @@ import {
 } from '../figures/idle-trend.ts';
 import { annualisedHours, PURCHASE_REVIEW_HOURS, proratedQuotaMs, utilisationOf } from '../figures/quota.ts';
 import { QueryError } from './errors.ts';
-import {
-  edgeFixes,
-  fleetTotalsCte,
-  liveTotals,
-  type Period,
-  periodOf,
-  periodTotals,
-  storedUntil,
-} from './period.ts';
+import { fleetTotalsCte, liveTotals, type Period, periodOf, periodTotals, storedUntil } from './period.ts';
 
 export const GROUP_BY = ['org', 'category', 'instrument'] as const;
 export type GroupBy = (typeof GROUP_BY)[number];
@@ -181,15 +173,136 @@ export function getUtilization(
   };
 }
 
+type GroupOpts = { from: string; to: string; groupBy: 'org' | 'category'; org?: string; category?: string };
+
 /**
- * Utilisation per org or category, summed in SQLite (a fleet of 16,000 gives ~100 groups, not
- * 16,000 rows to JavaScript); the few instruments that need an edge fix or a live day are added
- * one by one. Figures are the same as summing the per-instrument path.
+ * Utilisation per org or category from the rollups per group and month and day (migration 10: the
+ * sums of the group's stored days, kept by triggers when days are recomputed and when the registry
+ * moves an instrument): for a year, ~120 groups × (11 months + the days of 2 edge months) small
+ * rows, whatever the fleet's size. The
+ * counts (instruments, quota, idle, never reported) are one pass over the registry in SQLite; the
+ * days not final yet are computed live as /usage does. Figures equal summing the per-instrument
+ * path (collector/test/api.platform.test.ts holds them equal).
  */
-function utilizationByGroup(
+function utilizationByGroup(ctx: CollectorContext, period: Period, opts: GroupOpts): UtilizationAnswer {
+  // A filter on the other dimension cannot be read from one dimension's rollup.
+  if (opts.groupBy === 'org' ? opts.category !== undefined : opts.org !== undefined)
+    return utilizationByGroupPerInstrument(ctx, period, opts);
+  recomputeDirty(ctx);
+  const now = ctx.now();
+  const storedTo = storedUntil(ctx, period, now);
+  const only = (opts.groupBy === 'org' ? opts.org : opts.category) ?? null;
+  const counts = stmt(
+    ctx.db,
+    `SELECT g, COUNT(*) AS n, TOTAL(q) AS q,
+       TOTAL(lp IS NOT NULL AND ?2 - lp >= COALESCE(idays, ?3) * 86400000) AS idle, TOTAL(lp IS NULL) AS never
+     FROM (
+       SELECT CASE ?1 WHEN 'org' THEN i.org ELSE i.category END AS g, COALESCE(i.quota_hours, 1400) AS q,
+         COALESCE(s.last_powered_at, s.first_seen) AS lp, i.idle_days AS idays
+         FROM instruments i LEFT JOIN instrument_status s ON s.instrument_id = i.id
+         WHERE ?4 IS NULL OR CASE ?1 WHEN 'org' THEN i.org ELSE i.category END = ?4
+       UNION ALL
+       SELECT NULL, 1400, COALESCE(s.last_powered_at, s.first_seen), NULL FROM instrument_status s
+         WHERE ?4 IS NULL AND NOT EXISTS (SELECT 1 FROM instruments i WHERE i.id = s.instrument_id))
+     GROUP BY g`,
+  ).all(opts.groupBy, now, ctx.config.idleDays, only) as unknown as {
+    g: string | null;
+    n: number;
+    q: number;
+    idle: number;
+    never: number;
+  }[];
+  const sums = new Map<string | null, { p: number; r: number; c: number }>();
+  if (period.from <= storedTo) {
+    // Whole months from usage_group_month, the days of the two edge months from usage_group_day.
+    const monthA = period.from.slice(0, 7);
+    const monthB = storedTo.slice(0, 7);
+    const rows = stmt(
+      ctx.db,
+      `SELECT grp, SUM(p) AS p, SUM(r) AS r, SUM(c) AS c FROM (
+         SELECT grp, powered_ms AS p, running_ms AS r, covered_ms AS c FROM usage_group_month
+          WHERE dim = ?1 AND month > ?4 AND month < ?5 AND (?6 IS NULL OR grp = ?6)
+         UNION ALL
+         SELECT grp, powered_ms, running_ms, covered_ms FROM usage_group_day
+          WHERE dim = ?1 AND date >= ?2 AND date <= MIN(?3, ?4 || '-31') AND (?6 IS NULL OR grp = ?6)
+         UNION ALL
+         SELECT grp, powered_ms, running_ms, covered_ms FROM usage_group_day
+          WHERE dim = ?1 AND ?5 > ?4 AND date >= ?5 || '-01' AND date <= ?3 AND (?6 IS NULL OR grp = ?6))
+       GROUP BY grp`,
+    ).all(opts.groupBy, period.from, storedTo, monthA, monthB, only) as unknown as {
+      grp: string;
+      p: number;
+      r: number;
+      c: number;
+    }[];
+    for (const row of rows) sums.set(row.grp === '' ? null : row.grp, row);
+  }
+  const quotaPerHour = proratedQuotaMs(1, period.days);
+  const groups = new Map<string | null, Acc>();
+  for (const row of counts) {
+    const sum = sums.get(row.g);
+    groups.set(row.g, {
+      instruments: row.n,
+      poweredMs: sum?.p ?? 0,
+      runningMs: sum?.r ?? 0,
+      coveredMs: sum?.c ?? 0,
+      spanMs: period.spanMs * row.n,
+      quotaMs: row.q * quotaPerHour,
+      idle: row.idle,
+      neverReported: row.never,
+    });
+  }
+  addLive(ctx, period, storedTo, now, opts, groups);
+  return groupAnswer(opts, groups);
+}
+
+/** The days not final yet, computed live per instrument as /usage does, added to their groups. */
+function addLive(
   ctx: CollectorContext,
   period: Period,
-  opts: { from: string; to: string; groupBy: 'org' | 'category'; org?: string; category?: string },
+  storedTo: string,
+  now: number,
+  opts: GroupOpts,
+  groups: Map<string | null, Acc>,
+): void {
+  const groupOf = stmt(ctx.db, 'SELECT org, category FROM instruments WHERE id = ?');
+  for (const [id, live] of liveTotals(ctx, period, storedTo, now)) {
+    const reg = groupOf.get(id) as { org: string | null; category: string | null } | undefined;
+    if (opts.org !== undefined && reg?.org !== opts.org) continue;
+    if (opts.category !== undefined && reg?.category !== opts.category) continue;
+    const acc = groups.get((opts.groupBy === 'org' ? reg?.org : reg?.category) ?? null);
+    if (!acc) continue;
+    acc.poweredMs += live.p;
+    acc.runningMs += live.r;
+    acc.coveredMs += live.c;
+  }
+}
+
+function groupAnswer(opts: GroupOpts, groups: Map<string | null, Acc>): UtilizationAnswer {
+  const total = emptyAcc();
+  for (const acc of groups.values()) {
+    for (const k of Object.keys(total) as (keyof Acc)[]) total[k] += acc[k];
+  }
+  return {
+    from: opts.from,
+    to: opts.to,
+    groupBy: opts.groupBy,
+    total: finish(total),
+    items: [...groups.entries()]
+      .sort(([a], [b]) => byGroup(a, b))
+      .map(([key, acc]) => ({ group: key, ...finish(acc) })),
+  };
+}
+
+/**
+ * Utilisation per org or category filtered by the other dimension: summed per instrument in
+ * SQLite from the monthly rollups (one row per group reaches JavaScript); the few instruments
+ * that need an edge fix are added one by one.
+ */
+function utilizationByGroupPerInstrument(
+  ctx: CollectorContext,
+  period: Period,
+  opts: GroupOpts,
 ): UtilizationAnswer {
   recomputeDirty(ctx);
   const now = ctx.now();
@@ -202,8 +315,7 @@ function utilizationByGroup(
        TOTAL(t.p) AS p, TOTAL(t.r) AS r, TOTAL(t.c) AS c, TOTAL(COALESCE(i.quota_hours, 1400)) AS q,
        TOTAL(COALESCE(s.last_powered_at, s.first_seen) IS NOT NULL
          AND ?6 - COALESCE(s.last_powered_at, s.first_seen) >= COALESCE(i.idle_days, ?7) * 86400000) AS idle,
-       TOTAL(COALESCE(s.last_powered_at, s.first_seen) IS NULL) AS never,
-       group_concat(CASE WHEN t.miss_a OR t.miss_b THEN k.id || ':' || t.miss_a || ':' || t.miss_b END) AS fix
+       TOTAL(COALESCE(s.last_powered_at, s.first_seen) IS NULL) AS never
      FROM k LEFT JOIN instruments i ON i.id = k.id LEFT JOIN instrument_status s ON s.instrument_id = k.id
        LEFT JOIN t ON t.id = k.id
      WHERE (?8 IS NULL OR i.org = ?8) AND (?9 IS NULL OR i.category = ?9)
@@ -224,11 +336,9 @@ function utilizationByGroup(
     q: number;
     idle: number;
     never: number;
-    fix: string | null;
   }[];
   const quotaPerHour = proratedQuotaMs(1, period.days);
   const groups = new Map<string | null, Acc>();
-  const total = emptyAcc();
   for (const row of rows) {
     const acc: Acc = {
       instruments: row.n,
@@ -241,39 +351,9 @@ function utilizationByGroup(
       neverReported: row.never,
     };
     groups.set(row.g, acc);
-    const fixes = (row.fix ? row.fix.split(',') : []).map((f) => {
-      const [id, a, b] = f.split(':');
-      return { id: id!, miss_a: Number(a), miss_b: Number(b) };
-    });
-    for (const fix of edgeFixes(ctx, period, storedTo, fixes).values()) {
-      acc.poweredMs += fix.p;
-      acc.runningMs += fix.r;
-      acc.coveredMs += fix.c;
-    }
   }
-  const groupOf = stmt(ctx.db, 'SELECT org, category FROM instruments WHERE id = ?');
-  for (const [id, live] of liveTotals(ctx, period, storedTo, now)) {
-    const reg = groupOf.get(id) as { org: string | null; category: string | null } | undefined;
-    if (opts.org !== undefined && reg?.org !== opts.org) continue;
-    if (opts.category !== undefined && reg?.category !== opts.category) continue;
-    const acc = groups.get((opts.groupBy === 'org' ? reg?.org : reg?.category) ?? null);
-    if (!acc) continue;
-    acc.poweredMs += live.p;
-    acc.runningMs += live.r;
-    acc.coveredMs += live.c;
-  }
-  for (const acc of groups.values()) {
-    for (const k of Object.keys(total) as (keyof Acc)[]) total[k] += acc[k];
-  }
-  return {
-    from: opts.from,
-    to: opts.to,
-    groupBy: opts.groupBy,
-    total: finish(total),
-    items: [...groups.entries()]
-      .sort(([a], [b]) => byGroup(a, b))
-      .map(([key, acc]) => ({ group: key, ...finish(acc) })),
-  };
+  addLive(ctx, period, storedTo, now, opts, groups);
+  return groupAnswer(opts, groups);
 }
 
 export interface PurchaseReviewItem {
@@ -413,15 +493,78 @@ export function getIdleTrend(
   const upper = weeks[weeks.length - 1]!.end;
   const tz = ctx.config.timezone;
   const instruments = new Map<string, TrendInstrument & { spells: UnpoweredSpell[] }>();
-  for (const r of fleet(ctx, opts.org === undefined ? {} : { org: opts.org })) {
+  const members = stmt(
+    ctx.db,
+    `SELECT k.id, CASE ?1 WHEN 'org' THEN i.org WHEN 'category' THEN i.category END AS g, s.first_seen
+       FROM (SELECT id FROM instruments UNION SELECT instrument_id FROM instrument_status) k
+       LEFT JOIN instruments i ON i.id = k.id LEFT JOIN instrument_status s ON s.instrument_id = k.id
+       WHERE ?2 IS NULL OR i.org = ?2`,
+  ).all(opts.groupBy ?? null, opts.org ?? null) as {
+    id: string;
+    g: string | null;
+    first_seen: number | null;
+  }[];
+  for (const r of members) {
     instruments.set(r.id, {
-      group: opts.groupBy === 'org' ? r.org : opts.groupBy === 'category' ? r.category : null,
+      group: r.g,
       firstSeenDate: r.first_seen === null ? null : dateOf(r.first_seen, tz),
       spells: [],
     });
   }
-  // Only the powered days that border a spell of `days` or more reach JavaScript: the first and
-  // last of each instrument in the range, and both ends of each long gap.
+  for (const spell of days >= GAP_MIN_DAYS
+    ? longGaps(ctx, weeks[0]!.end, weeks[weeks.length - 1]!.windowStart, days)
+    : gapsInRange(ctx, lower, upper, days)) {
+    instruments.get(spell.id)?.spells.push(spell);
+  }
+  answer.weeks = idleTrend([...instruments.values()], weeks).map((w) =>
+    opts.groupBy ? w : { ...w, groups: [] },
+  );
+  return answer;
+}
+
+/** migration 10's usage_gaps keeps every unpowered run of at least this many days. */
+const GAP_MIN_DAYS = 8;
+const BEFORE_ALL = '0000-01-01';
+const AFTER_ALL = '9999-12-31';
+
+/**
+ * The unpowered spells of `days` or more that can hold some week's window (they begin before the
+ * last window and end after the first Sunday), from migration 10's gaps: a few rows, whatever the
+ * fleet's history. An instrument never powered has no gap row: its spell is unbounded.
+ */
+function longGaps(
+  ctx: CollectorContext,
+  firstEnd: string,
+  lastWindowStart: string,
+  days: number,
+): (UnpoweredSpell & { id: string })[] {
+  const rows = stmt(
+    ctx.db,
+    `SELECT instrument_id AS id, after, before FROM usage_gaps
+      WHERE after < ?1 AND before > ?2 AND julianday(before) - julianday(after) > ?3
+     UNION ALL
+     SELECT k.id, '${BEFORE_ALL}', '${AFTER_ALL}'
+       FROM (SELECT id FROM instruments UNION SELECT instrument_id FROM instrument_status) k
+      WHERE NOT EXISTS (SELECT 1 FROM usage_gaps g WHERE g.instrument_id = k.id)`,
+  ).all(lastWindowStart, firstEnd, days) as { id: string; after: string; before: string }[];
+  return rows.map((r) => ({
+    id: r.id,
+    after: r.after === BEFORE_ALL ? null : r.after,
+    before: r.before === AFTER_ALL ? null : r.before,
+  }));
+}
+
+/**
+ * Spells for windows shorter than usage_gaps keeps: only the powered days that border a spell of
+ * `days` or more reach JavaScript (the first and last of each instrument in the range, and both
+ * ends of each long gap).
+ */
+function gapsInRange(
+  ctx: CollectorContext,
+  lower: string,
+  upper: string,
+  days: number,
+): (UnpoweredSpell & { id: string })[] {
   const borders = stmt(
     ctx.db,
     `SELECT id, prev, date, next FROM (
@@ -430,19 +573,20 @@ export function getIdleTrend(
          WINDOW w AS (PARTITION BY instrument_id ORDER BY date))
      WHERE prev IS NULL OR next IS NULL OR julianday(date) - julianday(prev) > ?3`,
   ).all(lower, upper, days) as { id: string; prev: string | null; date: string; next: string | null }[];
+  const out: (UnpoweredSpell & { id: string })[] = [];
   const seenPowered = new Set<string>();
   for (const row of borders) {
-    const inst = instruments.get(row.id);
-    if (!inst) continue;
     seenPowered.add(row.id);
-    if (row.prev === null) inst.spells.push({ after: null, before: row.date });
-    else if (row.date > addDays(row.prev, 1)) inst.spells.push({ after: row.prev, before: row.date });
-    if (row.next === null) inst.spells.push({ after: row.date, before: null });
+    if (row.prev === null) out.push({ id: row.id, after: null, before: row.date });
+    else if (row.date > addDays(row.prev, 1)) out.push({ id: row.id, after: row.prev, before: row.date });
+    if (row.next === null) out.push({ id: row.id, after: row.date, before: null });
   }
-  for (const [id, inst] of instruments)
-    if (!seenPowered.has(id)) inst.spells.push({ after: null, before: null });
-  answer.weeks = idleTrend([...instruments.values()], weeks).map((w) =>
-    opts.groupBy ? w : { ...w, groups: [] },
-  );
-  return answer;
+  const all = stmt(
+    ctx.db,
+    'SELECT id FROM instruments UNION SELECT instrument_id FROM instrument_status',
+  ).all() as {
+    id: string;
+  }[];
+  for (const { id } of all) if (!seenPowered.has(id)) out.push({ id, after: null, before: null });
+  return out;
 }

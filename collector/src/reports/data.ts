@@ -62,31 +62,65 @@ export function loadUptimeFacts(
   recomputeDirty(ctx);
   const instruments = loadInstruments(ctx, org);
   const sums = finalDaySums(ctx, period);
-  const complete = period.pastDays.length;
   const facts: InstrumentFacts[] = [];
-  let done = 0;
   for (const row of instruments) {
-    const sum = sums.get(row.id);
-    const f: InstrumentFacts = {
-      id: row.id,
-      name: row.name,
-      org: row.org,
-      category: row.category,
-      quotaHours: row.in_registry ? row.quota_hours : null,
-      poweredMs: sum?.p ?? 0,
-      runningMs: sum?.r ?? 0,
-      coveredMs: sum?.c ?? 0,
-      spanMs: sum?.s ?? 0,
-      firstSeen: row.first_seen,
-      lastPoweredBeforeEnd: lastPoweredBefore(ctx, period, row),
-    };
-    // Days without a final stored row: computed as /usage computes them.
-    if ((sum?.n ?? 0) < complete) addUnstoredDays(ctx, period, f);
-    facts.push(f);
-    if (onProgress && ++done % 1000 === 0) onProgress(done, instruments.length);
+    facts.push(factOf(ctx, period, row, sums.get(row.id)));
+    if (onProgress && facts.length % 1000 === 0) onProgress(facts.length, instruments.length);
   }
   onProgress?.(instruments.length, instruments.length);
   return facts;
+}
+
+/** Instruments read per slice by `loadUptimeFactsYielding`. */
+export const SLICE = 500;
+
+/**
+ * The same facts, read in slices of `SLICE` instruments (one range of the clustered daily_usage
+ * each) with the event loop free between slices: a fleet's year holds up MQTT acknowledgements
+ * and HTTP answers for one slice at a time, not for the whole read.
+ */
+export async function loadUptimeFactsYielding(
+  ctx: CollectorContext,
+  period: ReportPeriod,
+  org: string | null,
+  onProgress?: (done: number, total: number) => void,
+): Promise<InstrumentFacts[]> {
+  recomputeDirty(ctx);
+  const instruments = loadInstruments(ctx, org);
+  const facts: InstrumentFacts[] = [];
+  for (let i = 0; i < instruments.length; i += SLICE) {
+    const slice = instruments.slice(i, i + SLICE);
+    const sums = finalDaySums(ctx, period, { first: slice[0]!.id, last: slice[slice.length - 1]!.id });
+    for (const row of slice) facts.push(factOf(ctx, period, row, sums.get(row.id)));
+    onProgress?.(facts.length, instruments.length);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  if (instruments.length === 0) onProgress?.(0, 0);
+  return facts;
+}
+
+function factOf(
+  ctx: CollectorContext,
+  period: ReportPeriod,
+  row: InstrumentRow,
+  sum: SumRow | undefined,
+): InstrumentFacts {
+  const f: InstrumentFacts = {
+    id: row.id,
+    name: row.name,
+    org: row.org,
+    category: row.category,
+    quotaHours: row.in_registry ? row.quota_hours : null,
+    poweredMs: sum?.p ?? 0,
+    runningMs: sum?.r ?? 0,
+    coveredMs: sum?.c ?? 0,
+    spanMs: sum?.s ?? 0,
+    firstSeen: row.first_seen,
+    lastPoweredBeforeEnd: lastPoweredBefore(ctx, period, row),
+  };
+  // Days without a final stored row: computed as /usage computes them.
+  if ((sum?.n ?? 0) < period.pastDays.length) addUnstoredDays(ctx, period, f);
+  return f;
 }
 
 /**
@@ -96,7 +130,11 @@ export function loadUptimeFacts(
  * on the date; otherwise the dates and their final instants go into a temporary table keyed by
  * date (the connection's temp store, not the database file), one lookup per row.
  */
-function finalDaySums(ctx: CollectorContext, period: ReportPeriod): Map<string, SumRow> {
+function finalDaySums(
+  ctx: CollectorContext,
+  period: ReportPeriod,
+  ids: { first: string; last: string } = { first: '', last: '\u{10FFFF}' },
+): Map<string, SumRow> {
   if (period.pastDays.length === 0) return new Map();
   const { db } = ctx;
   const lastPast = period.pastDays[period.pastDays.length - 1]!.date;
@@ -110,9 +148,16 @@ function finalDaySums(ctx: CollectorContext, period: ReportPeriod): Map<string, 
     rows = stmt(
       db,
       `${sums} FROM daily_usage u
-        WHERE u.date >= ?1 AND u.date <= ?2 AND u.computed_at >= (unixepoch(u.date) + 86400) * 1000 + ?3
+        WHERE u.instrument_id >= ?4 AND u.instrument_id <= ?5
+          AND u.date >= ?1 AND u.date <= ?2 AND u.computed_at >= (unixepoch(u.date) + 86400) * 1000 + ?3
         GROUP BY u.instrument_id`,
-    ).all(period.from, lastPast, shift! + ctx.config.offlineAfter) as unknown as SumRow[];
+    ).all(
+      period.from,
+      lastPast,
+      shift! + ctx.config.offlineAfter,
+      ids.first,
+      ids.last,
+    ) as unknown as SumRow[];
   } else {
     db.exec(
       'CREATE TEMP TABLE IF NOT EXISTS dayi_report_days (date TEXT PRIMARY KEY, final_at INTEGER NOT NULL) WITHOUT ROWID',
@@ -123,9 +168,10 @@ function finalDaySums(ctx: CollectorContext, period: ReportPeriod): Map<string, 
     rows = stmt(
       db,
       `${sums} FROM daily_usage u JOIN temp.dayi_report_days d ON d.date = u.date
-        WHERE u.date >= ?1 AND u.date <= ?2 AND u.computed_at >= d.final_at
+        WHERE u.instrument_id >= ?3 AND u.instrument_id <= ?4
+          AND u.date >= ?1 AND u.date <= ?2 AND u.computed_at >= d.final_at
         GROUP BY u.instrument_id`,
-    ).all(period.from, lastPast) as unknown as SumRow[];
+    ).all(period.from, lastPast, ids.first, ids.last) as unknown as SumRow[];
     stmt(db, 'DELETE FROM temp.dayi_report_days').run();
   }
   return new Map(rows.map((r) => [r.id, r]));

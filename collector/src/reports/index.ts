@@ -4,17 +4,15 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { CollectorContext } from '../context.ts';
-import { renderCsv } from './core/csv.ts';
 import { reportLayout } from './core/layout.ts';
 import { reportPeriod } from './core/period.ts';
 import { type SignatureDocument, signatureDocument, signBytes } from './core/signature.ts';
 import { buildUptimeReport, type Lang, type UptimeReport } from './core/uptime.ts';
-import { loadUptimeFacts, orgExists } from './data.ts';
+import { loadUptimeFactsYielding, orgExists } from './data.ts';
 import { recordIssued } from './issued.ts';
 import { activeSigningKey } from './keys.ts';
-import { renderPdf } from './pdf.ts';
 import { loadColumnGroups, type ReportColumnProvider, UPTIME_COLUMN_PROVIDERS } from './providers.ts';
-import { renderXlsx } from './xlsx.ts';
+import { renderReport } from './render.ts';
 
 export const REPORT_FORMATS = ['csv', 'xlsx', 'pdf'] as const;
 export type ReportFormat = (typeof REPORT_FORMATS)[number];
@@ -57,6 +55,8 @@ export class ReportError extends Error {
 export interface MakeOptions {
   providers?: readonly ReportColumnProvider[];
   onProgress?: (done: number, total: number) => void;
+  /** Where XLSX and PDF are written: by default a worker thread for large fleets (render.ts). */
+  thread?: 'auto' | 'main' | 'worker';
 }
 
 export async function makeUptimeReport(
@@ -77,7 +77,8 @@ export async function makeUptimeReport(
     offlineAfterMs: ctx.config.offlineAfter,
     now: ctx.now(),
   });
-  const facts = loadUptimeFacts(ctx, period, org, opts.onProgress);
+  // Read in slices with the event loop free between them (MQTT acknowledgements wait otherwise).
+  const facts = await loadUptimeFactsYielding(ctx, period, org, opts.onProgress);
   const groups = loadColumnGroups(
     ctx,
     period,
@@ -101,17 +102,17 @@ export async function makeUptimeReport(
     groups,
   });
   const layout = reportLayout(report);
-  const bytes =
-    req.format === 'csv'
-      ? renderCsv(layout)
-      : req.format === 'xlsx'
-        ? await renderXlsx(layout)
-        : await renderPdf(layout, {
-            reportId,
-            keyId: key.id,
-            generatedAt: new Date(period.now),
-            subject: `${req.from} – ${req.to}${org ? ` · ${org}` : ''}`,
-          });
+  const bytes = await renderReport(
+    req.format,
+    layout,
+    {
+      reportId,
+      keyId: key.id,
+      generatedAt: new Date(period.now),
+      subject: `${req.from} – ${req.to}${org ? ` · ${org}` : ''}`,
+    },
+    opts.thread ? { thread: opts.thread } : {},
+  );
   const fileName = reportFileName(req, org);
   const signature = signatureDocument(bytes, signBytes(bytes, key.privateKey), key.id, {
     reportId,

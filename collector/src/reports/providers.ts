@@ -4,17 +4,14 @@
  * values per instrument for the period. No provider, no columns: nothing stands in for figures
  * that are not derived (an empty cell is not a zero).
  *
- * Where the analytics of other issues plug in (after their merge), by adding to
- * `UPTIME_COLUMN_PROVIDERS` below:
- * - alerts: `{ id: 'alerts', columns: [{ key: 'alertCount', kind: 'count', label: { 'zh-CN': '告警数', en: 'Alerts' } }] }`,
- *   available when the `alerts` table exists, counting per instrument the alerts opened in
- *   [period.days[0].start, period.endsAt).
- * - bookings: `{ id: 'bookings', columns: [bookedHours (预约机时), externalServiceHours (对外服务机时)] }`
- *   (kind `hours`, values in ms), available when the `bookings` table exists: booked = the overlap
- *   of each booking [start_ms, end_ms) with the period; external service hours as the bookings
- *   analytics define them (running time inside `external` bookings).
+ * - alerts: 告警数, the alerts of the instrument opened in [start of `from`, endsAt) (every kind,
+ *   whatever their state now), counted in the alerts store: `GET /v1/alerts?instrument=…&from&to`
+ *   lists them among the alerts active in the period.
+ * - bookings: 预约机时 and 对外服务机时 (ms), exactly `bookedHours` and `externalServiceHours` of
+ *   `GET /v1/instruments/{id}/reconciliation` for the same period (query/reconciliation.ts).
  */
 import type { CollectorContext } from '../context.ts';
+import { bookedTimes } from '../query/reconciliation.ts';
 import type { ReportPeriod } from './core/period.ts';
 import type { OptionalColumn, OptionalColumnGroup } from './core/uptime.ts';
 
@@ -34,8 +31,50 @@ export interface ReportColumnProvider {
   ): ReadonlyMap<string, Readonly<Record<string, number | null>>>;
 }
 
-/** The providers of this build. Empty until the alerts and bookings analytics land (see above). */
-export const UPTIME_COLUMN_PROVIDERS: readonly ReportColumnProvider[] = [];
+export const ALERTS_PROVIDER: ReportColumnProvider = {
+  id: 'alerts',
+  columns: [{ key: 'alertCount', kind: 'count', label: { 'zh-CN': '告警数', en: 'Alerts' } }],
+  available: (ctx) => tableExists(ctx, 'alerts'),
+  load(ctx, period, instrumentIds) {
+    const start = period.days[0]?.start ?? period.endsAt;
+    const counts = new Map(
+      (
+        ctx.db
+          .prepare(
+            `SELECT instrument_id AS id, COUNT(*) AS n FROM alerts WHERE opened_at >= ? AND opened_at < ?
+              GROUP BY instrument_id`,
+          )
+          .all(start, period.endsAt) as { id: string; n: number }[]
+      ).map((r) => [r.id, r.n]),
+    );
+    return new Map(instrumentIds.map((id) => [id, { alertCount: counts.get(id) ?? 0 }]));
+  },
+};
+
+export const BOOKINGS_PROVIDER: ReportColumnProvider = {
+  id: 'bookings',
+  columns: [
+    { key: 'bookedHours', kind: 'hours', label: { 'zh-CN': '预约机时 (h)', en: 'Booked hours' } },
+    {
+      key: 'externalServiceHours',
+      kind: 'hours',
+      label: { 'zh-CN': '对外服务机时 (h)', en: 'External service hours' },
+    },
+  ],
+  available: (ctx) => tableExists(ctx, 'bookings'),
+  load(ctx, period, instrumentIds) {
+    const times = bookedTimes(ctx, period.from, period.to, instrumentIds);
+    return new Map(
+      [...times].map(([id, t]) => [
+        id,
+        { bookedHours: t.bookedMs, externalServiceHours: t.externalServiceMs },
+      ]),
+    );
+  },
+};
+
+/** The providers of this build: alert count (issue 10's alerts), booked and external service hours. */
+export const UPTIME_COLUMN_PROVIDERS: readonly ReportColumnProvider[] = [ALERTS_PROVIDER, BOOKINGS_PROVIDER];
 
 export function tableExists(ctx: CollectorContext, table: string): boolean {
   return (

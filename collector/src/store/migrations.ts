@@ -29,7 +29,33 @@
  * - `api_keys`, `agent_credentials` (9): API keys and agent MQTT credentials made with the CLI or
  *   the API instead of the YAML: only a SHA-256 digest of each key and a scrypt hash of each
  *   password; revoked rows stay (revoked_at) so the list shows what was revoked when.
+ * - `usage_group_day`, `usage_group_month`, `usage_gaps` (10): daily_usage rolled up per org and
+ *   category by day and by month, and each instrument's long unpowered runs, kept by triggers:
+ *   fleet utilisation and the idle trend.
  */
+/**
+ * Builds migration 10's rollups from daily_usage as it stands (the migration runs it once; a bulk
+ * load that drops the triggers runs it again, as bench/api does).
+ */
+export const FLEET_ROLLUP_BACKFILL = `
+INSERT INTO usage_group_day (dim, date, grp, powered_ms, running_ms, covered_ms)
+  SELECT 'org', d.date, COALESCE(i.org, ''), SUM(d.powered_ms), SUM(d.running_ms), SUM(d.covered_ms)
+    FROM daily_usage d LEFT JOIN instruments i ON i.id = d.instrument_id GROUP BY 2, 3;
+INSERT INTO usage_group_day (dim, date, grp, powered_ms, running_ms, covered_ms)
+  SELECT 'category', d.date, COALESCE(i.category, ''), SUM(d.powered_ms), SUM(d.running_ms), SUM(d.covered_ms)
+    FROM daily_usage d LEFT JOIN instruments i ON i.id = d.instrument_id GROUP BY 2, 3;
+INSERT INTO usage_group_month (dim, month, grp, powered_ms, running_ms, covered_ms)
+  SELECT dim, substr(date, 1, 7), grp, SUM(powered_ms), SUM(running_ms), SUM(covered_ms)
+    FROM usage_group_day GROUP BY dim, substr(date, 1, 7), grp;
+INSERT INTO usage_gaps (instrument_id, after, before)
+  SELECT instrument_id, a, b FROM (
+    SELECT instrument_id, COALESCE(LAG(date) OVER w, '0000-01-01') AS a, date AS b
+      FROM daily_usage WHERE powered_ms > 0 WINDOW w AS (PARTITION BY instrument_id ORDER BY date)
+    UNION ALL
+    SELECT instrument_id, MAX(date), '9999-12-31' FROM daily_usage WHERE powered_ms > 0 GROUP BY instrument_id)
+  WHERE julianday(b) - julianday(a) > 8;
+`;
+
 export const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
   {
     version: 1,
@@ -545,6 +571,276 @@ CREATE TABLE agent_credentials (
   rotated_at INTEGER,
   revoked_at INTEGER
 );
+`,
+  },
+  {
+    version: 10,
+    name: 'fleet rollups: usage per org and category and day, unpowered gaps per instrument',
+    // usage_group_day: per dimension (org, category), local date and group ('' for none: not in the
+    // registry, or no org/category there), the sums of the daily_usage rows of the group's
+    // instruments; usage_group_month the same per month. A fleet's figures per org over a year are
+    // then whole months plus the days of the two edge months, not 16,000 instruments' rows; triggers keep it exact on every write of daily_usage and move an
+    // instrument's days when the registry changes its org or category.
+    // usage_gaps: per instrument, the runs of days without powered time between two powered days
+    // (after, before), kept when at least 8 days long ('0000-01-01' before the first powered day,
+    // '9999-12-31' after the last; an instrument never powered has no row). The idle trend reads
+    // these few rows instead of every powered day of the fleet.
+    sql: `
+CREATE TABLE usage_group_day (
+  dim TEXT NOT NULL,
+  date TEXT NOT NULL,
+  grp TEXT NOT NULL,
+  powered_ms INTEGER NOT NULL,
+  running_ms INTEGER NOT NULL,
+  covered_ms INTEGER NOT NULL,
+  PRIMARY KEY (dim, date, grp)
+) WITHOUT ROWID;
+CREATE TABLE usage_group_month (
+  dim TEXT NOT NULL,
+  month TEXT NOT NULL,
+  grp TEXT NOT NULL,
+  powered_ms INTEGER NOT NULL,
+  running_ms INTEGER NOT NULL,
+  covered_ms INTEGER NOT NULL,
+  PRIMARY KEY (dim, month, grp)
+) WITHOUT ROWID;
+CREATE TABLE usage_gaps (
+  instrument_id TEXT NOT NULL,
+  after TEXT NOT NULL,
+  before TEXT NOT NULL,
+  PRIMARY KEY (instrument_id, after)
+) WITHOUT ROWID;
+${FLEET_ROLLUP_BACKFILL}
+CREATE TRIGGER daily_usage_group_insert AFTER INSERT ON daily_usage BEGIN
+  INSERT INTO usage_group_day (dim, date, grp, powered_ms, running_ms, covered_ms)
+    SELECT 'org', new.date, COALESCE(i.org, ''), new.powered_ms, new.running_ms, new.covered_ms
+      FROM (SELECT 1) LEFT JOIN instruments i ON i.id = new.instrument_id WHERE true
+    ON CONFLICT (dim, date, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
+      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
+  INSERT INTO usage_group_month (dim, month, grp, powered_ms, running_ms, covered_ms)
+    SELECT 'org', substr(new.date, 1, 7), COALESCE(i.org, ''), new.powered_ms, new.running_ms, new.covered_ms
+      FROM (SELECT 1) LEFT JOIN instruments i ON i.id = new.instrument_id WHERE true
+    ON CONFLICT (dim, month, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
+      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
+  INSERT INTO usage_group_day (dim, date, grp, powered_ms, running_ms, covered_ms)
+    SELECT 'category', new.date, COALESCE(i.category, ''), new.powered_ms, new.running_ms, new.covered_ms
+      FROM (SELECT 1) LEFT JOIN instruments i ON i.id = new.instrument_id WHERE true
+    ON CONFLICT (dim, date, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
+      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
+  INSERT INTO usage_group_month (dim, month, grp, powered_ms, running_ms, covered_ms)
+    SELECT 'category', substr(new.date, 1, 7), COALESCE(i.category, ''), new.powered_ms, new.running_ms, new.covered_ms
+      FROM (SELECT 1) LEFT JOIN instruments i ON i.id = new.instrument_id WHERE true
+    ON CONFLICT (dim, month, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
+      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
+END;
+CREATE TRIGGER daily_usage_group_update AFTER UPDATE OF powered_ms, running_ms, covered_ms ON daily_usage
+  WHEN new.powered_ms IS NOT old.powered_ms OR new.running_ms IS NOT old.running_ms
+    OR new.covered_ms IS NOT old.covered_ms BEGIN
+  INSERT INTO usage_group_day (dim, date, grp, powered_ms, running_ms, covered_ms)
+    SELECT 'org', new.date, COALESCE(i.org, ''), new.powered_ms - old.powered_ms, new.running_ms - old.running_ms,
+      new.covered_ms - old.covered_ms
+      FROM (SELECT 1) LEFT JOIN instruments i ON i.id = new.instrument_id WHERE true
+    ON CONFLICT (dim, date, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
+      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
+  INSERT INTO usage_group_month (dim, month, grp, powered_ms, running_ms, covered_ms)
+    SELECT 'org', substr(new.date, 1, 7), COALESCE(i.org, ''), new.powered_ms - old.powered_ms, new.running_ms - old.running_ms,
+      new.covered_ms - old.covered_ms
+      FROM (SELECT 1) LEFT JOIN instruments i ON i.id = new.instrument_id WHERE true
+    ON CONFLICT (dim, month, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
+      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
+  INSERT INTO usage_group_day (dim, date, grp, powered_ms, running_ms, covered_ms)
+    SELECT 'category', new.date, COALESCE(i.category, ''), new.powered_ms - old.powered_ms, new.running_ms - old.running_ms,
+      new.covered_ms - old.covered_ms
+      FROM (SELECT 1) LEFT JOIN instruments i ON i.id = new.instrument_id WHERE true
+    ON CONFLICT (dim, date, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
+      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
+  INSERT INTO usage_group_month (dim, month, grp, powered_ms, running_ms, covered_ms)
+    SELECT 'category', substr(new.date, 1, 7), COALESCE(i.category, ''), new.powered_ms - old.powered_ms, new.running_ms - old.running_ms,
+      new.covered_ms - old.covered_ms
+      FROM (SELECT 1) LEFT JOIN instruments i ON i.id = new.instrument_id WHERE true
+    ON CONFLICT (dim, month, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
+      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
+END;
+CREATE TRIGGER daily_usage_group_delete AFTER DELETE ON daily_usage BEGIN
+  INSERT INTO usage_group_day (dim, date, grp, powered_ms, running_ms, covered_ms)
+    SELECT 'org', old.date, COALESCE(i.org, ''), -old.powered_ms, -old.running_ms, -old.covered_ms
+      FROM (SELECT 1) LEFT JOIN instruments i ON i.id = old.instrument_id WHERE true
+    ON CONFLICT (dim, date, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
+      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
+  INSERT INTO usage_group_month (dim, month, grp, powered_ms, running_ms, covered_ms)
+    SELECT 'org', substr(old.date, 1, 7), COALESCE(i.org, ''), -old.powered_ms, -old.running_ms, -old.covered_ms
+      FROM (SELECT 1) LEFT JOIN instruments i ON i.id = old.instrument_id WHERE true
+    ON CONFLICT (dim, month, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
+      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
+  INSERT INTO usage_group_day (dim, date, grp, powered_ms, running_ms, covered_ms)
+    SELECT 'category', old.date, COALESCE(i.category, ''), -old.powered_ms, -old.running_ms, -old.covered_ms
+      FROM (SELECT 1) LEFT JOIN instruments i ON i.id = old.instrument_id WHERE true
+    ON CONFLICT (dim, date, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
+      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
+  INSERT INTO usage_group_month (dim, month, grp, powered_ms, running_ms, covered_ms)
+    SELECT 'category', substr(old.date, 1, 7), COALESCE(i.category, ''), -old.powered_ms, -old.running_ms, -old.covered_ms
+      FROM (SELECT 1) LEFT JOIN instruments i ON i.id = old.instrument_id WHERE true
+    ON CONFLICT (dim, month, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
+      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
+END;
+CREATE TRIGGER instruments_group_insert AFTER INSERT ON instruments BEGIN
+  INSERT INTO usage_group_day (dim, date, grp, powered_ms, running_ms, covered_ms)
+    SELECT 'org', date, COALESCE(new.org, ''), powered_ms, running_ms, covered_ms FROM daily_usage
+      WHERE instrument_id = new.id AND '' IS NOT COALESCE(new.org, '')
+    ON CONFLICT (dim, date, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
+      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
+  INSERT INTO usage_group_month (dim, month, grp, powered_ms, running_ms, covered_ms)
+    SELECT 'org', month, COALESCE(new.org, ''), powered_ms, running_ms, covered_ms FROM usage_month
+      WHERE instrument_id = new.id AND '' IS NOT COALESCE(new.org, '')
+    ON CONFLICT (dim, month, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
+      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
+  INSERT INTO usage_group_day (dim, date, grp, powered_ms, running_ms, covered_ms)
+    SELECT 'org', date, '', -powered_ms, -running_ms, -covered_ms FROM daily_usage
+      WHERE instrument_id = new.id AND '' IS NOT COALESCE(new.org, '')
+    ON CONFLICT (dim, date, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
+      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
+  INSERT INTO usage_group_month (dim, month, grp, powered_ms, running_ms, covered_ms)
+    SELECT 'org', month, '', -powered_ms, -running_ms, -covered_ms FROM usage_month
+      WHERE instrument_id = new.id AND '' IS NOT COALESCE(new.org, '')
+    ON CONFLICT (dim, month, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
+      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
+  INSERT INTO usage_group_day (dim, date, grp, powered_ms, running_ms, covered_ms)
+    SELECT 'category', date, COALESCE(new.category, ''), powered_ms, running_ms, covered_ms FROM daily_usage
+      WHERE instrument_id = new.id AND '' IS NOT COALESCE(new.category, '')
+    ON CONFLICT (dim, date, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
+      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
+  INSERT INTO usage_group_month (dim, month, grp, powered_ms, running_ms, covered_ms)
+    SELECT 'category', month, COALESCE(new.category, ''), powered_ms, running_ms, covered_ms FROM usage_month
+      WHERE instrument_id = new.id AND '' IS NOT COALESCE(new.category, '')
+    ON CONFLICT (dim, month, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
+      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
+  INSERT INTO usage_group_day (dim, date, grp, powered_ms, running_ms, covered_ms)
+    SELECT 'category', date, '', -powered_ms, -running_ms, -covered_ms FROM daily_usage
+      WHERE instrument_id = new.id AND '' IS NOT COALESCE(new.category, '')
+    ON CONFLICT (dim, date, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
+      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
+  INSERT INTO usage_group_month (dim, month, grp, powered_ms, running_ms, covered_ms)
+    SELECT 'category', month, '', -powered_ms, -running_ms, -covered_ms FROM usage_month
+      WHERE instrument_id = new.id AND '' IS NOT COALESCE(new.category, '')
+    ON CONFLICT (dim, month, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
+      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
+END;
+CREATE TRIGGER instruments_group_update AFTER UPDATE OF org, category ON instruments BEGIN
+  INSERT INTO usage_group_day (dim, date, grp, powered_ms, running_ms, covered_ms)
+    SELECT 'org', date, COALESCE(new.org, ''), powered_ms, running_ms, covered_ms FROM daily_usage
+      WHERE instrument_id = new.id AND COALESCE(old.org, '') IS NOT COALESCE(new.org, '')
+    ON CONFLICT (dim, date, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
+      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
+  INSERT INTO usage_group_month (dim, month, grp, powered_ms, running_ms, covered_ms)
+    SELECT 'org', month, COALESCE(new.org, ''), powered_ms, running_ms, covered_ms FROM usage_month
+      WHERE instrument_id = new.id AND COALESCE(old.org, '') IS NOT COALESCE(new.org, '')
+    ON CONFLICT (dim, month, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
+      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
+  INSERT INTO usage_group_day (dim, date, grp, powered_ms, running_ms, covered_ms)
+    SELECT 'org', date, COALESCE(old.org, ''), -powered_ms, -running_ms, -covered_ms FROM daily_usage
+      WHERE instrument_id = new.id AND COALESCE(old.org, '') IS NOT COALESCE(new.org, '')
+    ON CONFLICT (dim, date, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
+      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
+  INSERT INTO usage_group_month (dim, month, grp, powered_ms, running_ms, covered_ms)
+    SELECT 'org', month, COALESCE(old.org, ''), -powered_ms, -running_ms, -covered_ms FROM usage_month
+      WHERE instrument_id = new.id AND COALESCE(old.org, '') IS NOT COALESCE(new.org, '')
+    ON CONFLICT (dim, month, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
+      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
+  INSERT INTO usage_group_day (dim, date, grp, powered_ms, running_ms, covered_ms)
+    SELECT 'category', date, COALESCE(new.category, ''), powered_ms, running_ms, covered_ms FROM daily_usage
+      WHERE instrument_id = new.id AND COALESCE(old.category, '') IS NOT COALESCE(new.category, '')
+    ON CONFLICT (dim, date, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
+      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
+  INSERT INTO usage_group_month (dim, month, grp, powered_ms, running_ms, covered_ms)
+    SELECT 'category', month, COALESCE(new.category, ''), powered_ms, running_ms, covered_ms FROM usage_month
+      WHERE instrument_id = new.id AND COALESCE(old.category, '') IS NOT COALESCE(new.category, '')
+    ON CONFLICT (dim, month, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
+      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
+  INSERT INTO usage_group_day (dim, date, grp, powered_ms, running_ms, covered_ms)
+    SELECT 'category', date, COALESCE(old.category, ''), -powered_ms, -running_ms, -covered_ms FROM daily_usage
+      WHERE instrument_id = new.id AND COALESCE(old.category, '') IS NOT COALESCE(new.category, '')
+    ON CONFLICT (dim, date, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
+      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
+  INSERT INTO usage_group_month (dim, month, grp, powered_ms, running_ms, covered_ms)
+    SELECT 'category', month, COALESCE(old.category, ''), -powered_ms, -running_ms, -covered_ms FROM usage_month
+      WHERE instrument_id = new.id AND COALESCE(old.category, '') IS NOT COALESCE(new.category, '')
+    ON CONFLICT (dim, month, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
+      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
+END;
+CREATE TRIGGER instruments_group_delete AFTER DELETE ON instruments BEGIN
+  INSERT INTO usage_group_day (dim, date, grp, powered_ms, running_ms, covered_ms)
+    SELECT 'org', date, '', powered_ms, running_ms, covered_ms FROM daily_usage
+      WHERE instrument_id = old.id AND COALESCE(old.org, '') IS NOT ''
+    ON CONFLICT (dim, date, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
+      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
+  INSERT INTO usage_group_month (dim, month, grp, powered_ms, running_ms, covered_ms)
+    SELECT 'org', month, '', powered_ms, running_ms, covered_ms FROM usage_month
+      WHERE instrument_id = old.id AND COALESCE(old.org, '') IS NOT ''
+    ON CONFLICT (dim, month, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
+      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
+  INSERT INTO usage_group_day (dim, date, grp, powered_ms, running_ms, covered_ms)
+    SELECT 'org', date, COALESCE(old.org, ''), -powered_ms, -running_ms, -covered_ms FROM daily_usage
+      WHERE instrument_id = old.id AND COALESCE(old.org, '') IS NOT ''
+    ON CONFLICT (dim, date, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
+      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
+  INSERT INTO usage_group_month (dim, month, grp, powered_ms, running_ms, covered_ms)
+    SELECT 'org', month, COALESCE(old.org, ''), -powered_ms, -running_ms, -covered_ms FROM usage_month
+      WHERE instrument_id = old.id AND COALESCE(old.org, '') IS NOT ''
+    ON CONFLICT (dim, month, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
+      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
+  INSERT INTO usage_group_day (dim, date, grp, powered_ms, running_ms, covered_ms)
+    SELECT 'category', date, '', powered_ms, running_ms, covered_ms FROM daily_usage
+      WHERE instrument_id = old.id AND COALESCE(old.category, '') IS NOT ''
+    ON CONFLICT (dim, date, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
+      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
+  INSERT INTO usage_group_month (dim, month, grp, powered_ms, running_ms, covered_ms)
+    SELECT 'category', month, '', powered_ms, running_ms, covered_ms FROM usage_month
+      WHERE instrument_id = old.id AND COALESCE(old.category, '') IS NOT ''
+    ON CONFLICT (dim, month, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
+      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
+  INSERT INTO usage_group_day (dim, date, grp, powered_ms, running_ms, covered_ms)
+    SELECT 'category', date, COALESCE(old.category, ''), -powered_ms, -running_ms, -covered_ms FROM daily_usage
+      WHERE instrument_id = old.id AND COALESCE(old.category, '') IS NOT ''
+    ON CONFLICT (dim, date, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
+      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
+  INSERT INTO usage_group_month (dim, month, grp, powered_ms, running_ms, covered_ms)
+    SELECT 'category', month, COALESCE(old.category, ''), -powered_ms, -running_ms, -covered_ms FROM usage_month
+      WHERE instrument_id = old.id AND COALESCE(old.category, '') IS NOT ''
+    ON CONFLICT (dim, month, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
+      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
+END;
+CREATE TRIGGER daily_usage_gap_insert AFTER INSERT ON daily_usage WHEN new.powered_ms > 0 BEGIN
+  DELETE FROM usage_gaps WHERE instrument_id = new.instrument_id AND after = COALESCE((SELECT MAX(date) FROM daily_usage WHERE instrument_id = new.instrument_id AND powered_ms > 0 AND date < new.date), '0000-01-01');
+  INSERT INTO usage_gaps (instrument_id, after, before)
+    SELECT new.instrument_id, a, new.date FROM (SELECT COALESCE((SELECT MAX(date) FROM daily_usage WHERE instrument_id = new.instrument_id AND powered_ms > 0 AND date < new.date), '0000-01-01') AS a)
+    WHERE julianday(new.date) - julianday(a) > 8;
+  INSERT INTO usage_gaps (instrument_id, after, before)
+    SELECT new.instrument_id, new.date, b FROM (SELECT COALESCE((SELECT MIN(date) FROM daily_usage WHERE instrument_id = new.instrument_id AND powered_ms > 0 AND date > new.date), '9999-12-31') AS b)
+    WHERE julianday(b) - julianday(new.date) > 8;
+END;
+CREATE TRIGGER daily_usage_gap_powered AFTER UPDATE OF powered_ms ON daily_usage
+  WHEN new.powered_ms > 0 AND NOT old.powered_ms > 0 BEGIN
+  DELETE FROM usage_gaps WHERE instrument_id = new.instrument_id AND after = COALESCE((SELECT MAX(date) FROM daily_usage WHERE instrument_id = new.instrument_id AND powered_ms > 0 AND date < new.date), '0000-01-01');
+  INSERT INTO usage_gaps (instrument_id, after, before)
+    SELECT new.instrument_id, a, new.date FROM (SELECT COALESCE((SELECT MAX(date) FROM daily_usage WHERE instrument_id = new.instrument_id AND powered_ms > 0 AND date < new.date), '0000-01-01') AS a)
+    WHERE julianday(new.date) - julianday(a) > 8;
+  INSERT INTO usage_gaps (instrument_id, after, before)
+    SELECT new.instrument_id, new.date, b FROM (SELECT COALESCE((SELECT MIN(date) FROM daily_usage WHERE instrument_id = new.instrument_id AND powered_ms > 0 AND date > new.date), '9999-12-31') AS b)
+    WHERE julianday(b) - julianday(new.date) > 8;
+END;
+CREATE TRIGGER daily_usage_gap_unpowered AFTER UPDATE OF powered_ms ON daily_usage
+  WHEN old.powered_ms > 0 AND NOT new.powered_ms > 0 BEGIN
+  DELETE FROM usage_gaps WHERE instrument_id = new.instrument_id AND after IN (COALESCE((SELECT MAX(date) FROM daily_usage WHERE instrument_id = new.instrument_id AND powered_ms > 0 AND date < new.date), '0000-01-01'), new.date);
+  INSERT INTO usage_gaps (instrument_id, after, before)
+    SELECT new.instrument_id, a, b FROM (SELECT COALESCE((SELECT MAX(date) FROM daily_usage WHERE instrument_id = new.instrument_id AND powered_ms > 0 AND date < new.date), '0000-01-01') AS a, COALESCE((SELECT MIN(date) FROM daily_usage WHERE instrument_id = new.instrument_id AND powered_ms > 0 AND date > new.date), '9999-12-31') AS b)
+    WHERE julianday(b) - julianday(a) > 8 AND NOT (a = '0000-01-01' AND b = '9999-12-31');
+END;
+CREATE TRIGGER daily_usage_gap_delete AFTER DELETE ON daily_usage WHEN old.powered_ms > 0 BEGIN
+  DELETE FROM usage_gaps WHERE instrument_id = old.instrument_id AND after IN (COALESCE((SELECT MAX(date) FROM daily_usage WHERE instrument_id = old.instrument_id AND powered_ms > 0 AND date < old.date), '0000-01-01'), old.date);
+  INSERT INTO usage_gaps (instrument_id, after, before)
+    SELECT old.instrument_id, a, b FROM (SELECT COALESCE((SELECT MAX(date) FROM daily_usage WHERE instrument_id = old.instrument_id AND powered_ms > 0 AND date < old.date), '0000-01-01') AS a, COALESCE((SELECT MIN(date) FROM daily_usage WHERE instrument_id = old.instrument_id AND powered_ms > 0 AND date > old.date), '9999-12-31') AS b)
+    WHERE julianday(b) - julianday(a) > 8 AND NOT (a = '0000-01-01' AND b = '9999-12-31');
+END;
 `,
   },
 ];
