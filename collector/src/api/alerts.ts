@@ -7,6 +7,7 @@ import { ALERT_ID_PATTERN, type AlertRecord, AlertStateError } from '../alerts/s
 import { ALERT_KINDS, ALERT_STATUSES } from '../alerts/types.ts';
 import type { CollectorContext } from '../context.ts';
 import { addDays, isDate, isoWithOffset, startOfDate } from '../derive/pure/calendar.ts';
+import { ANOMALY_TYPES } from '../detect/types.ts';
 import { notInRegistry } from '../query/errors.ts';
 import { instrumentExists } from '../query/index.ts';
 import { readRegistryRow } from '../query/registry.ts';
@@ -53,20 +54,7 @@ const instant = z
     },
   );
 
-const ANOMALY_AND_KIND_TYPES = [
-  'offline',
-  'idle',
-  'reported',
-  'power_out_of_band',
-  'level_shift',
-  'short_cycling',
-  'long_run',
-  'out_of_hours',
-  'vendor_fault',
-  'sensor_stuck',
-  'clock_skew',
-  'data_gap',
-] as const;
+const ANOMALY_AND_KIND_TYPES = ['offline', 'idle', 'reported', ...ANOMALY_TYPES] as const;
 
 export const alertListQuery = z.object({
   status: wordList(ALERT_STATUSES, 'open, acknowledged, resolved; several comma-separated'),
