@@ -56,6 +56,116 @@ INSERT INTO usage_gaps (instrument_id, after, before)
   WHERE julianday(b) - julianday(a) > 8;
 `;
 
+/**
+ * Migration 10's triggers that keep usage_group_day and usage_group_month equal to a GROUP BY of
+ * daily_usage: every daily_usage write adds its (signed) change to its org's and category's day and
+ * month, and a registry change of org or category moves the instrument's days and months between
+ * groups. Generated, because the same upsert stands 40 times; the text is what migration 10 ran
+ * (collector/test/store.fleet-rollups.test.ts checks the sums).
+ */
+const ROLLUP_TABLES = [
+  ['usage_group_day', 'date'],
+  ['usage_group_month', 'month'],
+] as const;
+const ROLLUP_DIMS = ['org', 'category'] as const;
+
+function rollupUpsert(table: string, key: string, select: string): string {
+  return `  INSERT INTO ${table} (dim, ${key}, grp, powered_ms, running_ms, covered_ms)
+    ${select}
+    ON CONFLICT (dim, ${key}, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
+      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
+`;
+}
+
+/** One daily_usage row (`new` or `old`) counted with `values` into both dimensions and tables. */
+function rollupRowDelta(row: 'new' | 'old', values: string): string {
+  let out = '';
+  for (const dim of ROLLUP_DIMS)
+    for (const [table, key] of ROLLUP_TABLES) {
+      const when = key === 'date' ? `${row}.date` : `substr(${row}.date, 1, 7)`;
+      out += rollupUpsert(
+        table,
+        key,
+        `SELECT '${dim}', ${when}, COALESCE(i.${dim}, ''), ${values}
+      FROM (SELECT 1) LEFT JOIN instruments i ON i.id = ${row}.instrument_id WHERE true`,
+      );
+    }
+  return out;
+}
+
+/** An instrument's days and months moved from group `from` to group `to` of `dim` when `cond`. */
+function rollupMove(id: string, dim: string, to: string, from: string, cond: string): string {
+  let out = '';
+  for (const [grp, sign] of [
+    [to, ''],
+    [from, '-'],
+  ] as const)
+    for (const [table, key] of ROLLUP_TABLES) {
+      const source = key === 'date' ? 'daily_usage' : 'usage_month';
+      out += rollupUpsert(
+        table,
+        key,
+        `SELECT '${dim}', ${key}, ${grp}, ${sign}powered_ms, ${sign}running_ms, ${sign}covered_ms FROM ${source}
+      WHERE instrument_id = ${id} AND ${cond}`,
+      );
+    }
+  return out;
+}
+
+const trigger = (name: string, on: string, body: string) =>
+  `CREATE TRIGGER ${name} ${on} BEGIN\n${body}END;\n`;
+const perDim = (f: (dim: string) => string) => ROLLUP_DIMS.map(f).join('');
+
+export const FLEET_ROLLUP_TRIGGERS =
+  trigger(
+    'daily_usage_group_insert',
+    'AFTER INSERT ON daily_usage',
+    rollupRowDelta('new', 'new.powered_ms, new.running_ms, new.covered_ms'),
+  ) +
+  trigger(
+    'daily_usage_group_update',
+    `AFTER UPDATE OF powered_ms, running_ms, covered_ms ON daily_usage
+  WHEN new.powered_ms IS NOT old.powered_ms OR new.running_ms IS NOT old.running_ms
+    OR new.covered_ms IS NOT old.covered_ms`,
+    rollupRowDelta(
+      'new',
+      `new.powered_ms - old.powered_ms, new.running_ms - old.running_ms,
+      new.covered_ms - old.covered_ms`,
+    ),
+  ) +
+  trigger(
+    'daily_usage_group_delete',
+    'AFTER DELETE ON daily_usage',
+    rollupRowDelta('old', '-old.powered_ms, -old.running_ms, -old.covered_ms'),
+  ) +
+  trigger(
+    'instruments_group_insert',
+    'AFTER INSERT ON instruments',
+    perDim((d) =>
+      rollupMove('new.id', d, `COALESCE(new.${d}, '')`, "''", `'' IS NOT COALESCE(new.${d}, '')`),
+    ),
+  ) +
+  trigger(
+    'instruments_group_update',
+    'AFTER UPDATE OF org, category ON instruments',
+    perDim((d) =>
+      rollupMove(
+        'new.id',
+        d,
+        `COALESCE(new.${d}, '')`,
+        `COALESCE(old.${d}, '')`,
+        `COALESCE(old.${d}, '') IS NOT COALESCE(new.${d}, '')`,
+      ),
+    ),
+  ) +
+  trigger(
+    'instruments_group_delete',
+    'AFTER DELETE ON instruments',
+    perDim((d) =>
+      rollupMove('old.id', d, "''", `COALESCE(old.${d}, '')`, `COALESCE(old.${d}, '') IS NOT ''`),
+    ),
+  );
+
 export const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
   {
     version: 1,
@@ -611,205 +721,7 @@ CREATE TABLE usage_gaps (
   PRIMARY KEY (instrument_id, after)
 ) WITHOUT ROWID;
 ${FLEET_ROLLUP_BACKFILL}
-CREATE TRIGGER daily_usage_group_insert AFTER INSERT ON daily_usage BEGIN
-  INSERT INTO usage_group_day (dim, date, grp, powered_ms, running_ms, covered_ms)
-    SELECT 'org', new.date, COALESCE(i.org, ''), new.powered_ms, new.running_ms, new.covered_ms
-      FROM (SELECT 1) LEFT JOIN instruments i ON i.id = new.instrument_id WHERE true
-    ON CONFLICT (dim, date, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
-      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
-  INSERT INTO usage_group_month (dim, month, grp, powered_ms, running_ms, covered_ms)
-    SELECT 'org', substr(new.date, 1, 7), COALESCE(i.org, ''), new.powered_ms, new.running_ms, new.covered_ms
-      FROM (SELECT 1) LEFT JOIN instruments i ON i.id = new.instrument_id WHERE true
-    ON CONFLICT (dim, month, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
-      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
-  INSERT INTO usage_group_day (dim, date, grp, powered_ms, running_ms, covered_ms)
-    SELECT 'category', new.date, COALESCE(i.category, ''), new.powered_ms, new.running_ms, new.covered_ms
-      FROM (SELECT 1) LEFT JOIN instruments i ON i.id = new.instrument_id WHERE true
-    ON CONFLICT (dim, date, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
-      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
-  INSERT INTO usage_group_month (dim, month, grp, powered_ms, running_ms, covered_ms)
-    SELECT 'category', substr(new.date, 1, 7), COALESCE(i.category, ''), new.powered_ms, new.running_ms, new.covered_ms
-      FROM (SELECT 1) LEFT JOIN instruments i ON i.id = new.instrument_id WHERE true
-    ON CONFLICT (dim, month, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
-      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
-END;
-CREATE TRIGGER daily_usage_group_update AFTER UPDATE OF powered_ms, running_ms, covered_ms ON daily_usage
-  WHEN new.powered_ms IS NOT old.powered_ms OR new.running_ms IS NOT old.running_ms
-    OR new.covered_ms IS NOT old.covered_ms BEGIN
-  INSERT INTO usage_group_day (dim, date, grp, powered_ms, running_ms, covered_ms)
-    SELECT 'org', new.date, COALESCE(i.org, ''), new.powered_ms - old.powered_ms, new.running_ms - old.running_ms,
-      new.covered_ms - old.covered_ms
-      FROM (SELECT 1) LEFT JOIN instruments i ON i.id = new.instrument_id WHERE true
-    ON CONFLICT (dim, date, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
-      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
-  INSERT INTO usage_group_month (dim, month, grp, powered_ms, running_ms, covered_ms)
-    SELECT 'org', substr(new.date, 1, 7), COALESCE(i.org, ''), new.powered_ms - old.powered_ms, new.running_ms - old.running_ms,
-      new.covered_ms - old.covered_ms
-      FROM (SELECT 1) LEFT JOIN instruments i ON i.id = new.instrument_id WHERE true
-    ON CONFLICT (dim, month, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
-      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
-  INSERT INTO usage_group_day (dim, date, grp, powered_ms, running_ms, covered_ms)
-    SELECT 'category', new.date, COALESCE(i.category, ''), new.powered_ms - old.powered_ms, new.running_ms - old.running_ms,
-      new.covered_ms - old.covered_ms
-      FROM (SELECT 1) LEFT JOIN instruments i ON i.id = new.instrument_id WHERE true
-    ON CONFLICT (dim, date, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
-      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
-  INSERT INTO usage_group_month (dim, month, grp, powered_ms, running_ms, covered_ms)
-    SELECT 'category', substr(new.date, 1, 7), COALESCE(i.category, ''), new.powered_ms - old.powered_ms, new.running_ms - old.running_ms,
-      new.covered_ms - old.covered_ms
-      FROM (SELECT 1) LEFT JOIN instruments i ON i.id = new.instrument_id WHERE true
-    ON CONFLICT (dim, month, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
-      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
-END;
-CREATE TRIGGER daily_usage_group_delete AFTER DELETE ON daily_usage BEGIN
-  INSERT INTO usage_group_day (dim, date, grp, powered_ms, running_ms, covered_ms)
-    SELECT 'org', old.date, COALESCE(i.org, ''), -old.powered_ms, -old.running_ms, -old.covered_ms
-      FROM (SELECT 1) LEFT JOIN instruments i ON i.id = old.instrument_id WHERE true
-    ON CONFLICT (dim, date, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
-      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
-  INSERT INTO usage_group_month (dim, month, grp, powered_ms, running_ms, covered_ms)
-    SELECT 'org', substr(old.date, 1, 7), COALESCE(i.org, ''), -old.powered_ms, -old.running_ms, -old.covered_ms
-      FROM (SELECT 1) LEFT JOIN instruments i ON i.id = old.instrument_id WHERE true
-    ON CONFLICT (dim, month, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
-      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
-  INSERT INTO usage_group_day (dim, date, grp, powered_ms, running_ms, covered_ms)
-    SELECT 'category', old.date, COALESCE(i.category, ''), -old.powered_ms, -old.running_ms, -old.covered_ms
-      FROM (SELECT 1) LEFT JOIN instruments i ON i.id = old.instrument_id WHERE true
-    ON CONFLICT (dim, date, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
-      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
-  INSERT INTO usage_group_month (dim, month, grp, powered_ms, running_ms, covered_ms)
-    SELECT 'category', substr(old.date, 1, 7), COALESCE(i.category, ''), -old.powered_ms, -old.running_ms, -old.covered_ms
-      FROM (SELECT 1) LEFT JOIN instruments i ON i.id = old.instrument_id WHERE true
-    ON CONFLICT (dim, month, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
-      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
-END;
-CREATE TRIGGER instruments_group_insert AFTER INSERT ON instruments BEGIN
-  INSERT INTO usage_group_day (dim, date, grp, powered_ms, running_ms, covered_ms)
-    SELECT 'org', date, COALESCE(new.org, ''), powered_ms, running_ms, covered_ms FROM daily_usage
-      WHERE instrument_id = new.id AND '' IS NOT COALESCE(new.org, '')
-    ON CONFLICT (dim, date, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
-      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
-  INSERT INTO usage_group_month (dim, month, grp, powered_ms, running_ms, covered_ms)
-    SELECT 'org', month, COALESCE(new.org, ''), powered_ms, running_ms, covered_ms FROM usage_month
-      WHERE instrument_id = new.id AND '' IS NOT COALESCE(new.org, '')
-    ON CONFLICT (dim, month, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
-      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
-  INSERT INTO usage_group_day (dim, date, grp, powered_ms, running_ms, covered_ms)
-    SELECT 'org', date, '', -powered_ms, -running_ms, -covered_ms FROM daily_usage
-      WHERE instrument_id = new.id AND '' IS NOT COALESCE(new.org, '')
-    ON CONFLICT (dim, date, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
-      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
-  INSERT INTO usage_group_month (dim, month, grp, powered_ms, running_ms, covered_ms)
-    SELECT 'org', month, '', -powered_ms, -running_ms, -covered_ms FROM usage_month
-      WHERE instrument_id = new.id AND '' IS NOT COALESCE(new.org, '')
-    ON CONFLICT (dim, month, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
-      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
-  INSERT INTO usage_group_day (dim, date, grp, powered_ms, running_ms, covered_ms)
-    SELECT 'category', date, COALESCE(new.category, ''), powered_ms, running_ms, covered_ms FROM daily_usage
-      WHERE instrument_id = new.id AND '' IS NOT COALESCE(new.category, '')
-    ON CONFLICT (dim, date, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
-      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
-  INSERT INTO usage_group_month (dim, month, grp, powered_ms, running_ms, covered_ms)
-    SELECT 'category', month, COALESCE(new.category, ''), powered_ms, running_ms, covered_ms FROM usage_month
-      WHERE instrument_id = new.id AND '' IS NOT COALESCE(new.category, '')
-    ON CONFLICT (dim, month, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
-      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
-  INSERT INTO usage_group_day (dim, date, grp, powered_ms, running_ms, covered_ms)
-    SELECT 'category', date, '', -powered_ms, -running_ms, -covered_ms FROM daily_usage
-      WHERE instrument_id = new.id AND '' IS NOT COALESCE(new.category, '')
-    ON CONFLICT (dim, date, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
-      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
-  INSERT INTO usage_group_month (dim, month, grp, powered_ms, running_ms, covered_ms)
-    SELECT 'category', month, '', -powered_ms, -running_ms, -covered_ms FROM usage_month
-      WHERE instrument_id = new.id AND '' IS NOT COALESCE(new.category, '')
-    ON CONFLICT (dim, month, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
-      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
-END;
-CREATE TRIGGER instruments_group_update AFTER UPDATE OF org, category ON instruments BEGIN
-  INSERT INTO usage_group_day (dim, date, grp, powered_ms, running_ms, covered_ms)
-    SELECT 'org', date, COALESCE(new.org, ''), powered_ms, running_ms, covered_ms FROM daily_usage
-      WHERE instrument_id = new.id AND COALESCE(old.org, '') IS NOT COALESCE(new.org, '')
-    ON CONFLICT (dim, date, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
-      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
-  INSERT INTO usage_group_month (dim, month, grp, powered_ms, running_ms, covered_ms)
-    SELECT 'org', month, COALESCE(new.org, ''), powered_ms, running_ms, covered_ms FROM usage_month
-      WHERE instrument_id = new.id AND COALESCE(old.org, '') IS NOT COALESCE(new.org, '')
-    ON CONFLICT (dim, month, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
-      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
-  INSERT INTO usage_group_day (dim, date, grp, powered_ms, running_ms, covered_ms)
-    SELECT 'org', date, COALESCE(old.org, ''), -powered_ms, -running_ms, -covered_ms FROM daily_usage
-      WHERE instrument_id = new.id AND COALESCE(old.org, '') IS NOT COALESCE(new.org, '')
-    ON CONFLICT (dim, date, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
-      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
-  INSERT INTO usage_group_month (dim, month, grp, powered_ms, running_ms, covered_ms)
-    SELECT 'org', month, COALESCE(old.org, ''), -powered_ms, -running_ms, -covered_ms FROM usage_month
-      WHERE instrument_id = new.id AND COALESCE(old.org, '') IS NOT COALESCE(new.org, '')
-    ON CONFLICT (dim, month, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
-      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
-  INSERT INTO usage_group_day (dim, date, grp, powered_ms, running_ms, covered_ms)
-    SELECT 'category', date, COALESCE(new.category, ''), powered_ms, running_ms, covered_ms FROM daily_usage
-      WHERE instrument_id = new.id AND COALESCE(old.category, '') IS NOT COALESCE(new.category, '')
-    ON CONFLICT (dim, date, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
-      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
-  INSERT INTO usage_group_month (dim, month, grp, powered_ms, running_ms, covered_ms)
-    SELECT 'category', month, COALESCE(new.category, ''), powered_ms, running_ms, covered_ms FROM usage_month
-      WHERE instrument_id = new.id AND COALESCE(old.category, '') IS NOT COALESCE(new.category, '')
-    ON CONFLICT (dim, month, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
-      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
-  INSERT INTO usage_group_day (dim, date, grp, powered_ms, running_ms, covered_ms)
-    SELECT 'category', date, COALESCE(old.category, ''), -powered_ms, -running_ms, -covered_ms FROM daily_usage
-      WHERE instrument_id = new.id AND COALESCE(old.category, '') IS NOT COALESCE(new.category, '')
-    ON CONFLICT (dim, date, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
-      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
-  INSERT INTO usage_group_month (dim, month, grp, powered_ms, running_ms, covered_ms)
-    SELECT 'category', month, COALESCE(old.category, ''), -powered_ms, -running_ms, -covered_ms FROM usage_month
-      WHERE instrument_id = new.id AND COALESCE(old.category, '') IS NOT COALESCE(new.category, '')
-    ON CONFLICT (dim, month, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
-      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
-END;
-CREATE TRIGGER instruments_group_delete AFTER DELETE ON instruments BEGIN
-  INSERT INTO usage_group_day (dim, date, grp, powered_ms, running_ms, covered_ms)
-    SELECT 'org', date, '', powered_ms, running_ms, covered_ms FROM daily_usage
-      WHERE instrument_id = old.id AND COALESCE(old.org, '') IS NOT ''
-    ON CONFLICT (dim, date, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
-      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
-  INSERT INTO usage_group_month (dim, month, grp, powered_ms, running_ms, covered_ms)
-    SELECT 'org', month, '', powered_ms, running_ms, covered_ms FROM usage_month
-      WHERE instrument_id = old.id AND COALESCE(old.org, '') IS NOT ''
-    ON CONFLICT (dim, month, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
-      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
-  INSERT INTO usage_group_day (dim, date, grp, powered_ms, running_ms, covered_ms)
-    SELECT 'org', date, COALESCE(old.org, ''), -powered_ms, -running_ms, -covered_ms FROM daily_usage
-      WHERE instrument_id = old.id AND COALESCE(old.org, '') IS NOT ''
-    ON CONFLICT (dim, date, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
-      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
-  INSERT INTO usage_group_month (dim, month, grp, powered_ms, running_ms, covered_ms)
-    SELECT 'org', month, COALESCE(old.org, ''), -powered_ms, -running_ms, -covered_ms FROM usage_month
-      WHERE instrument_id = old.id AND COALESCE(old.org, '') IS NOT ''
-    ON CONFLICT (dim, month, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
-      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
-  INSERT INTO usage_group_day (dim, date, grp, powered_ms, running_ms, covered_ms)
-    SELECT 'category', date, '', powered_ms, running_ms, covered_ms FROM daily_usage
-      WHERE instrument_id = old.id AND COALESCE(old.category, '') IS NOT ''
-    ON CONFLICT (dim, date, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
-      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
-  INSERT INTO usage_group_month (dim, month, grp, powered_ms, running_ms, covered_ms)
-    SELECT 'category', month, '', powered_ms, running_ms, covered_ms FROM usage_month
-      WHERE instrument_id = old.id AND COALESCE(old.category, '') IS NOT ''
-    ON CONFLICT (dim, month, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
-      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
-  INSERT INTO usage_group_day (dim, date, grp, powered_ms, running_ms, covered_ms)
-    SELECT 'category', date, COALESCE(old.category, ''), -powered_ms, -running_ms, -covered_ms FROM daily_usage
-      WHERE instrument_id = old.id AND COALESCE(old.category, '') IS NOT ''
-    ON CONFLICT (dim, date, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
-      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
-  INSERT INTO usage_group_month (dim, month, grp, powered_ms, running_ms, covered_ms)
-    SELECT 'category', month, COALESCE(old.category, ''), -powered_ms, -running_ms, -covered_ms FROM usage_month
-      WHERE instrument_id = old.id AND COALESCE(old.category, '') IS NOT ''
-    ON CONFLICT (dim, month, grp) DO UPDATE SET powered_ms = powered_ms + excluded.powered_ms,
-      running_ms = running_ms + excluded.running_ms, covered_ms = covered_ms + excluded.covered_ms;
-END;
-CREATE TRIGGER daily_usage_gap_insert AFTER INSERT ON daily_usage WHEN new.powered_ms > 0 BEGIN
+${FLEET_ROLLUP_TRIGGERS}CREATE TRIGGER daily_usage_gap_insert AFTER INSERT ON daily_usage WHEN new.powered_ms > 0 BEGIN
   DELETE FROM usage_gaps WHERE instrument_id = new.instrument_id AND after = COALESCE((SELECT MAX(date) FROM daily_usage WHERE instrument_id = new.instrument_id AND powered_ms > 0 AND date < new.date), '0000-01-01');
   INSERT INTO usage_gaps (instrument_id, after, before)
     SELECT new.instrument_id, a, new.date FROM (SELECT COALESCE((SELECT MAX(date) FROM daily_usage WHERE instrument_id = new.instrument_id AND powered_ms > 0 AND date < new.date), '0000-01-01') AS a)
