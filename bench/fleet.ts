@@ -20,7 +20,6 @@
  */
 import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -28,6 +27,7 @@ import mqtt from 'mqtt';
 import { clockTicks, median, type ProcSample, peakRss, sampleProc } from './agent-procfs.ts';
 import { fleetCredentials } from './fleet-credentials.ts';
 import { count, type Hist, merge, quantile } from './fleet-hist.ts';
+import { freePort, sleep } from './net.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const NODE = process.execPath;
@@ -52,18 +52,6 @@ export interface FleetOptions {
   base?: string;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const round = (x: number | null, d = 1) => (x === null || !Number.isFinite(x) ? null : Number(x.toFixed(d)));
 
 function collectorConfig(o: FleetOptions, dir: string, mqttPort: number, httpPort: number): string {

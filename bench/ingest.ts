@@ -10,13 +10,13 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import mqtt, { type MqttClient } from 'mqtt';
 import { INFLUXD, type Influxd, startInfluxd } from '../collector/test/helpers/influxd.ts';
 import { clockTicks, sampleProc } from './agent-procfs.ts';
+import { freePort } from './net.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const NODE = process.execPath;
@@ -30,17 +30,6 @@ export interface IngestOptions {
   targets?: string[];
   /** Extra Node arguments for the collector process (e.g. --cpu-prof), before the script. */
   nodeArgs?: string[];
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 async function waitForPort(port: number, child: ChildProcess, what: string): Promise<void> {

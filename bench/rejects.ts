@@ -10,12 +10,12 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { parseArgs } from 'node:util';
 import mqtt, { type MqttClient } from 'mqtt';
+import { freePort, sleep } from './net.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 
@@ -29,19 +29,6 @@ const { values } = parseArgs({
 const SECONDS = Number(values.seconds);
 const GOOD = Number(values.good);
 const RATE = Number(values.rate);
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function connect(port: number, username: string, clientId: string): Promise<MqttClient> {
   return mqtt.connectAsync({
