@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { computeDays } from '../src/derive/io/recompute.ts';
-import { addDays, dateOf } from '../src/derive/pure/calendar.ts';
+import { addDays, dateOf, dayBounds } from '../src/derive/pure/calendar.ts';
 import { liveTotals, periodOf, storedUntil } from '../src/query/period.ts';
 import { getUsage } from '../src/query/usage.ts';
 import { getUtilization } from '../src/query/utilization.ts';
@@ -21,12 +21,13 @@ const TZ = 'Asia/Shanghai';
 const STATES = ['off', 'standby', 'idle', 'running'] as const;
 
 /**
- * The live days of a fleet (today, and yesterday shortly after midnight) are read in one pass over
- * the observations of every recent instrument: each must equal the per-instrument computation
- * /usage makes, and the per-group figures (more than 200 live instruments: the registry read in one
- * statement) the sums of /usage.
+ * The live days of a fleet (today, and yesterday shortly after midnight) are computed only for the
+ * recent instruments with an observation in the live window (one statement finds them): each must
+ * equal the per-instrument computation /usage makes, including evidence from just before the window
+ * still fresh in it, and the per-group figures (more than 200 live instruments: the registry read
+ * in one statement) the sums of /usage.
  */
-describe('live days over a fleet (one pass over the observations)', () => {
+describe('live days over a fleet', () => {
   let d: DeriveDb;
   afterEach(async () => d.close());
 
@@ -59,8 +60,17 @@ describe('live days over a fleet (one pass over the observations)', () => {
           messages.push({ id, kind: 'telemetry', payload: { ts, seq: seq + 1, metrics: {}, state } });
         });
       }
-      for (const o of await d.sendAll(messages)) expect(o).toBe('accepted');
       const today = dateOf(now, TZ);
+      // Evidence only from before the first live day, still fresh into it (offlineAfter 5 min).
+      const firstLive = dayBounds(nowIso.includes('T00:03') ? addDays(today, -1) : today, TZ).start;
+      ids.push('EDGE-1');
+      register.run('EDGE-1', 'Org A', 'NMR');
+      messages.push({
+        id: 'EDGE-1',
+        kind: 'telemetry',
+        payload: { ts: firstLive - 2 * 60_000, seq: 1, metrics: {}, state: 'running' },
+      });
+      for (const o of await d.sendAll(messages)) expect(o).toBe('accepted');
       const from = addDays(today, -3);
       const period = periodOf(d.ctx, from, today);
       const storedTo = storedUntil(d.ctx, period, now);
@@ -78,6 +88,7 @@ describe('live days over a fleet (one pass over the observations)', () => {
         expect([id, lives.get(id) ?? { p: 0, r: 0, c: 0 }]).toEqual([id, expected]);
         if (expected.c > 0) nonZero++;
       }
+      expect(lives.get('EDGE-1')).toEqual({ p: 3 * 60_000, r: 3 * 60_000, c: 3 * 60_000 });
       expect(nonZero).toBeGreaterThan(200);
 
       const usage = new Map(ids.map((id) => [id, getUsage(d.ctx, id, from, today)]));

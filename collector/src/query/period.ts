@@ -5,13 +5,10 @@
  * (`usage_month`, `usage_month_cum`), so a year over 16,000 instruments is not 5.8 million rows.
  */
 
-import type { State } from '@dayi/protocols';
 import type { CollectorContext } from '../context.ts';
-import { lastFinalDate, recomputeDirty } from '../derive/io/recompute.ts';
+import { computeDays, lastFinalDate, recomputeDirty } from '../derive/io/recompute.ts';
 import { stmt } from '../derive/io/store.ts';
 import { datesBetween, dayBounds, isDate } from '../derive/pure/calendar.ts';
-import type { Observation } from '../derive/pure/timeline.ts';
-import { dailyFigures } from '../derive/pure/usage.ts';
 import { QueryError } from './errors.ts';
 import { MAX_USAGE_DAYS } from './usage.ts';
 
@@ -209,9 +206,11 @@ export function fleetTotalsCte(period: Period, storedTo: string): { cte: string;
 /**
  * The days after `storedTo` that have begun, computed live as getUsage does, for the instruments
  * whose latest message can reach them (an older one has gone stale before the first live day).
- * One statement reads the live window's observations of all of them in instrument order (not one
- * query per instrument: ~15,500 of them in a province at noon); an instrument without an
- * observation in the window has nothing but unknown time there, so it is left out (all zeros).
+ * An instrument without an observation in the live window has nothing but unknown time there: one
+ * statement finds those that have some, and only they are computed (at noon a province has ~15,500
+ * recent instruments; a per-instrument query for each cost ~300 ms even when most had nothing).
+ * Those are read one by one: measured faster than one joined read of all their observations
+ * (2,000 instruments × 432 observations: 0.6 s against 1.3 s; node:sqlite's per-row cost).
  */
 export function liveTotals(
   ctx: CollectorContext,
@@ -224,43 +223,22 @@ export function liveTotals(
   if (live.length === 0) return out;
   const { timezone, offlineAfter } = ctx.config;
   const firstLive = dayBounds(live[0]!, timezone).start;
-  const lastLive = dayBounds(live[live.length - 1]!, timezone).end;
-  const opts = { timezone, offlineAfterMs: offlineAfter, now };
-  // The live days are consecutive (the tail of the period): one window, as computeDays reads it.
-  const rows = stmt(
+  // The live days are consecutive (the tail of the period): the window computeDays reads.
+  const withEvidence = stmt(
     ctx.db,
-    `SELECT s.instrument_id AS id, o.ts, o.state, o.message_id AS m
-       FROM instrument_status s JOIN observations o
-         ON o.instrument_id = s.instrument_id AND o.ts >= ?2 AND o.ts < ?3
-      WHERE s.last_seen >= ?1
-      ORDER BY s.instrument_id, o.ts, o.message_id`,
-  ).iterate(firstLive - offlineAfter, firstLive - offlineAfter, lastLive) as Iterable<{
-    id: string;
-    ts: number;
-    state: State;
-    m: number;
-  }>;
-  let id: string | null = null;
-  let observations: Observation[] = [];
-  const flush = () => {
-    if (id === null) return;
+    `SELECT s.instrument_id AS id FROM instrument_status s
+      WHERE s.last_seen >= ?1 AND EXISTS (SELECT 1 FROM observations o
+        WHERE o.instrument_id = s.instrument_id AND o.ts >= ?1 AND o.ts < ?2)`,
+  ).all(firstLive - offlineAfter, dayBounds(live[live.length - 1]!, timezone).end) as { id: string }[];
+  for (const { id } of withEvidence) {
     const sum = { p: 0, r: 0, c: 0 };
-    for (const day of dailyFigures(observations, live, opts)) {
+    for (const day of computeDays(ctx, id, live, now)) {
       sum.p += day.poweredMs;
       sum.r += day.runningMs;
       sum.c += day.coveredMs;
     }
     out.set(id, sum);
-  };
-  for (const row of rows) {
-    if (row.id !== id) {
-      flush();
-      id = row.id;
-      observations = [];
-    }
-    observations.push({ ts: row.ts, state: row.state, order: row.m });
   }
-  flush();
   return out;
 }
 
