@@ -4,6 +4,7 @@
  * few rows per instrument: stored days come from the monthly rollups of migration 7
  * (`usage_month`, `usage_month_cum`), so a year over 16,000 instruments is not 5.8 million rows.
  */
+
 import type { CollectorContext } from '../context.ts';
 import { computeDays, lastFinalDate, recomputeDirty } from '../derive/io/recompute.ts';
 import { stmt } from '../derive/io/store.ts';
@@ -205,6 +206,11 @@ export function fleetTotalsCte(period: Period, storedTo: string): { cte: string;
 /**
  * The days after `storedTo` that have begun, computed live as getUsage does, for the instruments
  * whose latest message can reach them (an older one has gone stale before the first live day).
+ * An instrument without an observation in the live window has nothing but unknown time there: one
+ * statement finds those that have some, and only they are computed (at noon a province has ~15,500
+ * recent instruments; a per-instrument query for each cost ~300 ms even when most had nothing).
+ * Those are read one by one: measured faster than one joined read of all their observations
+ * (2,000 instruments × 432 observations: 0.6 s against 1.3 s; node:sqlite's per-row cost).
  */
 export function liveTotals(
   ctx: CollectorContext,
@@ -215,11 +221,16 @@ export function liveTotals(
   const out = new Map<string, { p: number; r: number; c: number }>();
   const live = period.days.filter((d) => d.date > storedTo && d.start < now).map((d) => d.date);
   if (live.length === 0) return out;
-  const firstLive = dayBounds(live[0]!, ctx.config.timezone).start;
-  const recent = stmt(ctx.db, 'SELECT instrument_id AS id FROM instrument_status WHERE last_seen >= ?').all(
-    firstLive - ctx.config.offlineAfter,
-  ) as { id: string }[];
-  for (const { id } of recent) {
+  const { timezone, offlineAfter } = ctx.config;
+  const firstLive = dayBounds(live[0]!, timezone).start;
+  // The live days are consecutive (the tail of the period): the window computeDays reads.
+  const withEvidence = stmt(
+    ctx.db,
+    `SELECT s.instrument_id AS id FROM instrument_status s
+      WHERE s.last_seen >= ?1 AND EXISTS (SELECT 1 FROM observations o
+        WHERE o.instrument_id = s.instrument_id AND o.ts >= ?1 AND o.ts < ?2)`,
+  ).all(firstLive - offlineAfter, dayBounds(live[live.length - 1]!, timezone).end) as { id: string }[];
+  for (const { id } of withEvidence) {
     const sum = { p: 0, r: 0, c: 0 };
     for (const day of computeDays(ctx, id, live, now)) {
       sum.p += day.poweredMs;

@@ -265,9 +265,26 @@ function addLive(
   opts: GroupOpts,
   groups: Map<string | null, Acc>,
 ): void {
+  const lives = liveTotals(ctx, period, storedTo, now);
+  if (lives.size === 0) return;
+  // Many instruments: their registry entries in one statement, not one look-up each.
+  const registry =
+    lives.size > 200
+      ? new Map(
+          (
+            stmt(ctx.db, 'SELECT id, org, category FROM instruments').all() as {
+              id: string;
+              org: string | null;
+              category: string | null;
+            }[]
+          ).map((r) => [r.id, r]),
+        )
+      : null;
   const groupOf = stmt(ctx.db, 'SELECT org, category FROM instruments WHERE id = ?');
-  for (const [id, live] of liveTotals(ctx, period, storedTo, now)) {
-    const reg = groupOf.get(id) as { org: string | null; category: string | null } | undefined;
+  for (const [id, live] of lives) {
+    const reg = (registry ? registry.get(id) : groupOf.get(id)) as
+      | { org: string | null; category: string | null }
+      | undefined;
     if (opts.org !== undefined && reg?.org !== opts.org) continue;
     if (opts.category !== undefined && reg?.category !== opts.category) continue;
     const acc = groups.get((opts.groupBy === 'org' ? reg?.org : reg?.category) ?? null);
