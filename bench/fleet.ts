@@ -19,7 +19,16 @@
  *   [--node-arg=--cpu-prof --node-arg=--cpu-prof-dir=DIR]  (Node arguments for the collector)
  */
 import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -246,7 +255,21 @@ function checkoutBase(ref: string, dir: string): string {
     },
   );
   execFileSync('tar', ['-x', '-C', base], { input: tar });
-  symlinkSync(join(ROOT, 'node_modules'), join(base, 'node_modules'));
+  // This checkout's dependencies, but @dayi/* must resolve to the base's own workspaces: a link to
+  // the whole node_modules made `collectorBase` run this checkout's collector (the workspace links
+  // in node_modules/@dayi point back into ROOT).
+  const modules = join(base, 'node_modules');
+  mkdirSync(join(modules, '@dayi'), { recursive: true });
+  for (const name of readdirSync(join(ROOT, 'node_modules'))) {
+    if (name !== '@dayi') symlinkSync(join(ROOT, 'node_modules', name), join(modules, name));
+  }
+  for (const name of readdirSync(join(ROOT, 'node_modules', '@dayi'))) {
+    const own = join(base, name);
+    symlinkSync(
+      existsSync(own) ? own : join(ROOT, 'node_modules', '@dayi', name),
+      join(modules, '@dayi', name),
+    );
+  }
   return base;
 }
 

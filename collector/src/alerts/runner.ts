@@ -54,6 +54,7 @@ import {
   writeDayHist,
   writeMeta,
 } from './detect-store.ts';
+import { DueQueue } from './due-queue.ts';
 import type { AlertStore } from './store.ts';
 
 /** The platform's bookings of an instrument overlapping [fromMs, toMs) (out_of_hours ignores booked time). */
@@ -162,8 +163,21 @@ export function createDetectionRunner(
   let lastIdlePass = Number.NEGATIVE_INFINITY;
   /** Instruments whose state changed since it was last saved. */
   const unsaved = new Set<string>();
-  /** Instruments with observations or findings waiting to be folded or applied. */
-  const waiting = new Set<string>(states.keys());
+  /**
+   * Instruments with observations or findings waiting to be folded or applied, each with the rank
+   * at which it began waiting: a pass looks at them in that order.
+   */
+  const waiting = new Map<string, number>();
+  let waitRank = 0;
+  /** Waiting instruments with nothing to do until the arrival clock reaches their time. */
+  const due = new DueQueue();
+  /** Waiting instruments the next pass looks at whatever the clock (new messages, just changed). */
+  const checkNow = new Set<string>();
+  function wait(id: string): void {
+    if (!waiting.has(id)) waiting.set(id, waitRank++);
+    checkNow.add(id);
+  }
+  for (const id of states.keys()) wait(id);
   let lastSilenceCheck = Number.NEGATIVE_INFINITY;
   let lastSave = Number.NEGATIVE_INFINITY;
   let saveNow = false;
@@ -344,24 +358,42 @@ export function createDetectionRunner(
       const caughtUp = !catchingUp && queue.length === 0;
       if (caughtUp) arrivalClock = Math.max(arrivalClock, ctx.now());
 
-      // Only instruments with something waiting: a pass under load runs many times a second.
-      for (const m of batch.messages) waiting.add(m.instrumentId);
-      for (const id of waiting) {
+      // Only instruments with something waiting that may be due: a pass under load runs many
+      // times a second, and with a fleet nearly every instrument has a message in its buffer.
+      for (const m of batch.messages) wait(m.instrumentId);
+      due.popDue(arrivalClock, (id) => checkNow.add(id));
+      const check = [...checkNow].filter((id) => waiting.has(id));
+      checkNow.clear();
+      check.sort((a, b) => waiting.get(a)! - waiting.get(b)!);
+      for (const id of check) {
         const st = stateOf(id);
+        let acted = false;
         if (st.late) {
           if (arrivalClock - st.late.at >= LATE_QUIET_MS) {
             refold(id, st, findings);
-            touched.add(id);
+            acted = true;
           }
-        } else if (st.pending.length > 0 && flush(id, st, findings)) touched.add(id);
-        if (st.points.length > 0 && releasePoints(id, st, findings)) touched.add(id);
-        if (st.late === null && st.pending.length === 0 && st.points.length === 0) waiting.delete(id);
+        } else if (st.pending.length > 0 && flush(id, st, findings)) acted = true;
+        if (st.points.length > 0 && releasePoints(id, st, findings)) acted = true;
+        if (acted) touched.add(id);
+        if (st.late === null && st.pending.length === 0 && st.points.length === 0) {
+          waiting.delete(id);
+          due.cancel(id);
+        } else if (acted) {
+          // What was folded or released may make more of it ready (a new watermark): look again.
+          due.cancel(id);
+          checkNow.add(id);
+        } else due.schedule(id, nextDue(st));
       }
       // Silence is checked against every instrument, once a second of arrival clock at most: the
       // episode starts offlineAfter after the last message whenever it is noticed.
       if (arrivalClock - lastSilenceCheck >= 1000 || batch.messages.length === 0) {
         lastSilenceCheck = arrivalClock;
         for (const [id, st] of states) {
+          // Silence begins offlineAfter after the last message at the earliest (offlineOnClock):
+          // skip the instruments heard from lately without a call, the fleet's common case.
+          const off = st.link.offline;
+          if (off.open !== null || off.last === null || off.last + offlineAfterMs > arrivalClock) continue;
           const before = findings.length;
           const emit = (f: Finding) => findings.push({ instrumentId: id, f });
           onArrivalClock(st.link, arrivalClock, {
@@ -397,6 +429,19 @@ export function createDetectionRunner(
       metrics.backlog.set(catchingUp ? Math.max(0, lastMessageId(db) - cursor) : queue.length);
       return { messages: batch.messages.length, findings: findings.length, more: batch.more };
     });
+  }
+
+  /**
+   * The arrival clock from which `st` may have something to fold or release without any new
+   * message: nothing was ready at its last look, and until a message arrives only the clock can
+   * make it so (flush, releasePoints and the late replay's quiet time below).
+   */
+  function nextDue(st: InstrumentDetectState): number {
+    if (st.late) return st.late.at + LATE_QUIET_MS;
+    let at = Number.POSITIVE_INFINITY;
+    for (const p of st.pending) if (p.receivedAt + reorderWait < at) at = p.receivedAt + reorderWait;
+    for (const p of st.points) if (p.receivedAt + reorderWait < at) at = p.receivedAt + reorderWait;
+    return at;
   }
 
   /** Folds the buffered observations that nothing earlier can still overtake. */
@@ -673,9 +718,11 @@ export function createDetectionRunner(
     states.clear();
     unsaved.clear();
     waiting.clear();
+    due.clear();
+    checkNow.clear();
     for (const [k, v] of loadStates(db)) {
       states.set(k, v);
-      waiting.add(k);
+      wait(k);
     }
     const m = readMeta(db);
     cursor = Number(m.get('cursor') ?? 0);
