@@ -221,6 +221,16 @@ export function bookingsOverlapping(
   return rows.map(fromRow);
 }
 
+/** Bookings of every instrument overlapping [start, end), by instrument and start. */
+export function bookingsOverlappingAll(ctx: CollectorContext, start: number, end: number): StoredBooking[] {
+  const rows = stmt(
+    ctx.db,
+    `SELECT * FROM bookings WHERE start_ms < ? AND start_ms > ? AND end_ms > ?
+       ORDER BY instrument_id, start_ms, id`,
+  ).all(end, start - MAX_BOOKING_MS - 1, start) as unknown as BookingRow[];
+  return rows.map(fromRow);
+}
+
 /** Removes one booking (cancelled on the platform); false when there was none. */
 export function getBooking(ctx: CollectorContext, id: string): StoredBooking | null {
   const row = stmt(ctx.db, 'SELECT * FROM bookings WHERE id = ?').get(id) as BookingRow | undefined;

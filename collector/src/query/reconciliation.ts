@@ -9,7 +9,7 @@ import { isoWithOffset } from '../derive/pure/calendar.ts';
 import { type Segment, timeline } from '../derive/pure/timeline.ts';
 import { coverageOf, toHours } from '../derive/pure/usage.ts';
 import { type Reconciliation, reconcile, union } from '../figures/reconcile.ts';
-import { bookingsOverlapping, MAX_BOOKING_MS, type StoredBooking } from './bookings.ts';
+import { bookingsOverlapping, bookingsOverlappingAll, type StoredBooking } from './bookings.ts';
 import { QueryError } from './errors.ts';
 import { type Period, periodOf, periodTotals } from './period.ts';
 import { instrumentExists } from './registry.ts';
@@ -197,32 +197,10 @@ export function getOrgReconciliation(
 /** Every booking overlapping the period, by instrument (one range scan of the bookings by start). */
 function bookingsByInstrument(ctx: CollectorContext, period: Period): Map<string, StoredBooking[]> {
   const bookingsById = new Map<string, StoredBooking[]>();
-  const rows = stmt(
-    ctx.db,
-    `SELECT * FROM bookings WHERE start_ms < ? AND start_ms > ? AND end_ms > ? ORDER BY instrument_id, start_ms, id`,
-  ).all(period.end, period.start - MAX_BOOKING_MS - 1, period.start) as unknown as {
-    id: string;
-    instrument_id: string;
-    start_ms: number;
-    end_ms: number;
-    user: string | null;
-    org: string | null;
-    external: number;
-    updated_at: number;
-  }[];
-  for (const r of rows) {
-    const list = bookingsById.get(r.instrument_id) ?? [];
-    list.push({
-      id: r.id,
-      instrumentId: r.instrument_id,
-      start: r.start_ms,
-      end: r.end_ms,
-      user: r.user,
-      org: r.org,
-      external: r.external === 1,
-      updatedAt: r.updated_at,
-    });
-    bookingsById.set(r.instrument_id, list);
+  for (const booking of bookingsOverlappingAll(ctx, period.start, period.end)) {
+    const list = bookingsById.get(booking.instrumentId) ?? [];
+    list.push(booking);
+    bookingsById.set(booking.instrumentId, list);
   }
   return bookingsById;
 }
